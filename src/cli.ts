@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/** Entry point of the `market-ingest` executable: wire real process I/O to the dispatcher. */
+import { COMMANDS } from './cli/commands.js';
+import { dispatch, EXIT_FAILURE } from './cli/dispatch.js';
+
+try {
+  process.exitCode = await dispatch(COMMANDS, process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    // eslint-disable-next-line no-restricted-properties -- the one hand-off of the environment
+    env: process.env,
+    isTTY: process.stdout.isTTY === true,
+  });
+} catch (error) {
+  // Commands report their own failures; anything reaching here is a bug: say so briefly.
+  process.stderr.write(`market-ingest: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = EXIT_FAILURE;
+}

@@ -1,0 +1,149 @@
+/**
+ * The command dispatcher behind `market-ingest`: finds the command named by the leading words
+ * of argv, parses its flags strictly, and turns usage mistakes into exit code 2 with a usage
+ * line on stderr. Commands themselves live with the role they belong to.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+import { ConfigError, loadConfig, type Config } from '../shared/config.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: Record<string, string | undefined>;
+  isTTY: boolean;
+}
+
+export type FlagValues = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+export interface CommandContext {
+  flags: FlagValues;
+  positionals: string[];
+  io: CliIo;
+  /** Loads and validates the environment; config errors are reported by the dispatcher. */
+  config: () => Readonly<Config>;
+}
+
+export interface CommandSpec {
+  /** One or two words, e.g. "start" or "dlq list". */
+  name: string;
+  /** Usage after the command name, e.g. "[--limit N] [--json]". */
+  usage?: string;
+  summary: string;
+  options?: NonNullable<ParseArgsConfig['options']>;
+  /** Positional arguments accepted after the command name. */
+  positionals?: boolean;
+  /** Cross-flag checks; return a message to reject the call as a usage error. */
+  validate?: (flags: FlagValues, positionals: string[]) => string | undefined;
+  run(ctx: CommandContext): Promise<number>;
+}
+
+/** Thrown by a command to report a usage mistake found while running (exit 2). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const PROGRAM = 'market-ingest';
+
+export function usageLine(command: CommandSpec): string {
+  return `${PROGRAM} ${command.name}${command.usage ? ` ${command.usage}` : ''}`;
+}
+
+export function helpText(commands: readonly CommandSpec[]): string {
+  const width = Math.max(...commands.map((c) => usageLine(c).length - PROGRAM.length - 1));
+  const lines = commands.map(
+    (c) =>
+      `  ${usageLine(c)
+        .slice(PROGRAM.length + 1)
+        .padEnd(width)}  ${c.summary}`,
+  );
+  return [
+    `Usage: ${PROGRAM} <command> [options]`,
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    `Run "${PROGRAM} <command> --help" for one command. Configuration comes from the environment (see README).`,
+    '',
+  ].join('\n');
+}
+
+function findCommand(commands: readonly CommandSpec[], argv: readonly string[]) {
+  // Longest name first, so "reconcile run" wins over "reconcile".
+  const byLength = [...commands].sort((a, b) => b.name.split(' ').length - a.name.split(' ').length);
+  for (const command of byLength) {
+    const words = command.name.split(' ');
+    if (words.every((word, i) => argv[i] === word)) return { command, rest: argv.slice(words.length) };
+  }
+  return undefined;
+}
+
+export async function dispatch(
+  commands: readonly CommandSpec[],
+  argv: readonly string[],
+  io: CliIo,
+): Promise<number> {
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    (first === undefined ? io.stderr : io.stdout)(helpText(commands));
+    return first === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+
+  const found = findCommand(commands, argv);
+  if (!found) {
+    const group = commands.filter((c) => c.name.startsWith(`${first} `));
+    const hint =
+      group.length > 0 ? group.map(usageLine).join('\n') : `Run "${PROGRAM} --help" for the commands.`;
+    io.stderr(`${PROGRAM}: unknown command "${argv.slice(0, 2).join(' ')}"\n${hint}\n`);
+    return EXIT_USAGE;
+  }
+  const { command, rest } = found;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(`Usage: ${usageLine(command)}\n${command.summary}\n`);
+    return EXIT_OK;
+  }
+
+  let flags: FlagValues;
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({
+      args: [...rest],
+      options: command.options ?? {},
+      allowPositionals: command.positionals ?? false,
+      strict: true,
+    });
+    flags = parsed.values as FlagValues;
+    positionals = parsed.positionals;
+    const problem = command.validate?.(flags, positionals);
+    if (problem) throw new UsageError(problem);
+  } catch (error) {
+    return usageFailure(io, command, error);
+  }
+
+  let config: Readonly<Config> | undefined;
+  try {
+    return await command.run({
+      flags,
+      positionals,
+      io,
+      config: () => (config ??= loadConfig(io.env)),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr(error.problems.map((line) => `config: ${line}\n`).join(''));
+      return EXIT_FAILURE;
+    }
+    if (error instanceof UsageError) return usageFailure(io, command, error);
+    throw error;
+  }
+}
+
+function usageFailure(io: CliIo, command: CommandSpec, error: unknown): number {
+  const message = error instanceof Error ? error.message : String(error);
+  io.stderr(`${PROGRAM} ${command.name}: ${message}\nUsage: ${usageLine(command)}\n`);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,75 @@
+/**
+ * pino factory. JSON lines by default; human-readable output only when stdout is a terminal
+ * (never keyed on NODE_ENV). Secrets are redacted wherever they appear in a logged object.
+ */
+import { createRequire } from 'node:module';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+
+import type { LogLevel } from './config.js';
+
+export type { Logger } from 'pino';
+
+/** Paths removed from every log line: credentials in headers, tokens, keys and secrets. */
+export const REDACTED_PATHS = [
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'request.headers.authorization',
+  'req.headers["x-tts-access-token"]',
+  'headers["x-tts-access-token"]',
+  'access_token',
+  'refresh_token',
+  '*.access_token',
+  '*.refresh_token',
+  'accessToken',
+  'refreshToken',
+  '*.accessToken',
+  '*.refreshToken',
+  'secret',
+  '*.secret',
+  'appSecret',
+  '*.appSecret',
+  'partnerKey',
+  '*.partnerKey',
+  'tokenEncryptionKey',
+  '*.tokenEncryptionKey',
+  'password',
+  '*.password',
+];
+
+export interface LoggerFactoryOptions {
+  level: LogLevel;
+  /** Defaults to stdout; tests pass a stream to read what was logged. */
+  destination?: DestinationStream;
+  /** Force pretty output on or off; by default pretty only when stdout is a TTY. */
+  pretty?: boolean;
+}
+
+export function createLogger(options: LoggerFactoryOptions): Logger {
+  const base: LoggerOptions = {
+    level: options.level,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  if (options.destination) return pino(base, options.destination);
+  const pretty = options.pretty ?? process.stdout.isTTY === true;
+  if (pretty) {
+    const prettyStream = loadPrettyStream();
+    if (prettyStream) return pino(base, prettyStream);
+  }
+  return pino(base);
+}
+
+/** pino-pretty is loaded only on a TTY; production installs still work if it is absent. */
+function loadPrettyStream(): DestinationStream | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const pretty = require('pino-pretty') as (opts: Record<string, unknown>) => DestinationStream;
+    return pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  } catch {
+    return undefined;
+  }
+}
