@@ -1,0 +1,98 @@
+/**
+ * What the roles see of a marketplace. One adapter per platform behind one interface, from a
+ * registry keyed by platform: adding a marketplace means one new folder beside tiktok/ and shopee/.
+ */
+import type { EntityDocument } from '../documents.js';
+import type { EntityKind, EventSource, Platform, StreamEvent } from '../stream.js';
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks (ingest side): pure, no I/O.
+
+export interface WebhookRequest {
+  /** The body bytes exactly as received: signatures are computed over these, never a re-serialisation. */
+  rawBody: Buffer;
+  /** The `Authorization` header, if present. */
+  signature: string | undefined;
+  /** The full URL the request arrived at (Shopee signs it); SHOPEE_WEBHOOK_URL overrides it. */
+  url: string;
+}
+
+/** A handled webhook, ready for the stream except the fields ingest adds (source, received_at). */
+export type WebhookEvent = Omit<StreamEvent, 'source' | 'received_at'>;
+
+export type WebhookOutcome =
+  | { handled: true; event: WebhookEvent }
+  /** Verified, well-formed, but a type we do not process: answered 200 `ignored`, not enqueued. */
+  | { handled: false; eventType: string; shopId: string | undefined };
+
+export interface WebhookHandler {
+  readonly platform: Platform;
+  /** Throws AppError ERR_SIGNATURE when the signature is missing or wrong. */
+  verify(request: WebhookRequest): void;
+  /** Validates a verified body and maps it (CONTRACT §3). Throws AppError ERR_PAYLOAD. */
+  toStreamEntry(rawBody: Buffer): WebhookOutcome;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shops and API access (consumer and reconcile side).
+
+export type ShopStatus = 'active' | 'deauthorized';
+
+/** A shop as the roles use it: tokens already decrypted (they are encrypted only at rest). */
+export interface Shop {
+  platform: Platform;
+  shop_id: string;
+  status: ShopStatus;
+  access_token: string;
+  refresh_token: string | null;
+  access_token_expires_at: Date | null;
+  /** TikTok only: required on shop-scoped API calls. */
+  shop_cipher: string | null;
+  name: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Kinds that have marketplace details and a collection. */
+export type DetailKind = Exclude<EntityKind, 'shop'>;
+
+/** An entity a listing call returned: its id and its update_time (unix seconds). */
+export interface ListedEntity {
+  id: string;
+  version: number;
+}
+
+export interface MappingContext {
+  /** Offset written into ISO timestamps, e.g. "+07:00". */
+  timezoneOffset: string;
+  source: EventSource;
+  fetchedAt: Date;
+  syncedAt: Date;
+}
+
+/** A webhook the marketplace failed to deliver and let us fetch later (Shopee lost pushes). */
+export interface LostWebhooks {
+  events: WebhookEvent[];
+  /** Tells the marketplace these were consumed; call only after they are in the stream. */
+  confirm(): Promise<void>;
+}
+
+export interface MarketplaceAdapter {
+  readonly platform: Platform;
+  readonly webhook: WebhookHandler;
+  /**
+   * Full objects for `ids`, fetched in chunks of at most DETAIL_BATCH_SIZE. Ids the marketplace
+   * does not return are absent from the result. Throws AppError ERR_MARKETPLACE_*.
+   */
+  getDetails(shop: Shop, kind: DetailKind, ids: readonly string[]): Promise<unknown[]>;
+  /** Pages of entities updated in [from, to), following the marketplace's paging to the end. */
+  listUpdated(shop: Shop, kind: DetailKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
+  /** Pure: a raw marketplace object to its canonical document. Throws ERR_MAPPING without an id. */
+  toDocument(shop: Shop, kind: DetailKind, raw: unknown, context: MappingContext): EntityDocument;
+  /** Optional: webhooks the platform could not deliver (Shopee). */
+  fetchLostWebhooks?(): Promise<LostWebhooks>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+export type AdapterRegistry = Partial<Record<Platform, MarketplaceAdapter>>;

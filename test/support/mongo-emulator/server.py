@@ -1,0 +1,590 @@
+#!/usr/bin/python3
+"""MongoDB wire-compatible emulator for tests (no mongod, no Docker needed).
+
+Wire protocol (OP_MSG incl. kind-1 document sequences, legacy OP_QUERY handshake)
+comes from mockupdb; storage, query matching, update operators and indexes come
+from mongomock. This file translates driver commands into mongomock calls and
+answers with the reply shapes a real standalone MongoDB 7.0 server produces.
+
+Usage:  /usr/bin/python3 server.py [--host 127.0.0.1] [--port 0] [--verbose]
+Prints exactly one line on stdout once listening:  READY <port> mongomock <version>
+Exits on SIGTERM/SIGINT and when stdin reaches EOF (the parent died or closed it),
+unless --ignore-stdin is given.
+"""
+import argparse
+import datetime
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+import weakref
+
+import bson
+from bson import Decimal128, Int64, ObjectId
+from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions
+import mockupdb
+import mongomock
+from mongomock import filtering, helpers, aggregate as mm_aggregate
+from mongomock.collection import Collection
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+MAX_WIRE_VERSION = 21  # MongoDB 7.0; driver v7 needs >= 9
+SERVER_VERSION = '7.0.0'
+
+# Decode nested documents as plain (ordered) dicts, and keep every binary subtype
+# (incl. UUID subtypes 3/4) as bson.Binary so it is re-encoded byte-for-byte.
+# mockupdb reads this module global at unpack time. Dates stay naive UTC.
+mockupdb.CODEC_OPTIONS = CodecOptions(document_class=dict,
+                                      uuid_representation=UuidRepresentation.UNSPECIFIED)
+
+
+# ---------------------------------------------------------------- mongomock patches
+# 1. mongomock cannot compare Decimal128 ($gt, $lt, sort, $min/$max); compare as decimals.
+_orig_bson_compare = filtering.bson_compare
+
+
+def _bson_compare(op, a, b, can_compare_types=True):
+    if isinstance(a, Decimal128):
+        a = a.to_decimal()
+    if isinstance(b, Decimal128):
+        b = b.to_decimal()
+    return _orig_bson_compare(op, a, b, can_compare_types)
+
+
+filtering.bson_compare = _bson_compare
+
+# 2. mongomock scans every document with its (slow) generic matcher for every query and
+#    runs one more full query per unique index on every write. Keep its semantics but
+#    pre-discard documents that cannot match a plain top-level equality, look `_id`
+#    up directly, and check unique indexes by comparing key tuples. The pre-filter only
+#    rejects when both sides are simple scalars that differ; filter_applies() decides.
+_MISSING = object()
+_SIMPLE_QUERY_TYPES = (str, ObjectId, int, float, Int64)
+_SIMPLE_DOC_TYPES = (str, ObjectId, int, float, Int64, bool, datetime.datetime, type(None))
+
+
+def _iter_documents(self, filter):
+    store = self._store
+    if store.is_empty:
+        filter_applies = filtering.filter_applies
+        filter_applies(filter, {})  # still validates the filter, like mongomock
+        return iter(())
+    eqs = [(k, v) for k, v in filter.items()
+           if type(v) in _SIMPLE_QUERY_TYPES and k[:1] != '$' and '.' not in k]
+    if '_id' in filter and type(filter['_id']) in _SIMPLE_QUERY_TYPES:
+        doc = store._documents.get(filter['_id'])
+        candidates = [] if doc is None else [doc]
+    else:
+        candidates = list(store.documents)
+    if eqs:
+        candidates = [d for d in candidates if all(_may_equal(d.get(k, _MISSING), v) for k, v in eqs)]
+    return (d for d in candidates if filtering.filter_applies(filter, d))
+
+
+def _may_equal(doc_value, query_value):
+    if doc_value is _MISSING:
+        return False
+    return type(doc_value) not in _SIMPLE_DOC_TYPES or doc_value == query_value
+
+
+def _index_key(doc, fields):
+    out = {}
+    for field in fields:
+        if '.' in field:
+            try:
+                out[field] = helpers.get_value_by_dot(doc, field)
+            except KeyError:
+                out[field] = None
+        else:
+            out[field] = doc.get(field)
+    return out
+
+
+def _ensure_uniques(self, new_data):
+    """Like mongomock's, but fast and raising a DuplicateKeyError with real details."""
+    for name, index in self._store.indexes.items():
+        if not index.get('unique'):
+            continue
+        fields = [k for k, _ in index['key']]
+        key = _index_key(new_data, fields)
+        if index.get('sparse') and all(v is None for v in key.values()):
+            continue
+        partial = index.get('partialFilterExpression')
+        if partial is not None and not filtering.filter_applies(partial, new_data):
+            continue
+        for doc in self._store.documents:
+            if doc is new_data or doc.get('_id') == new_data.get('_id'):
+                continue
+            if _index_key(doc, fields) == key and (
+                    partial is None or filtering.filter_applies(partial, doc)):
+                raise _dup_key_error(self.full_name, name, dict(index['key']), key)
+
+
+def _dup_key_error(ns, index_name, key_pattern, key_value):
+    shown = ', '.join('%s: %s' % (k, json.dumps(v) if isinstance(v, str) else v)
+                      for k, v in key_value.items())
+    msg = 'E11000 duplicate key error collection: %s index: %s dup key: { %s }' % (
+        ns, index_name, shown)
+    return DuplicateKeyError(msg, 11000, {'keyPattern': key_pattern, 'keyValue': key_value})
+
+
+Collection._iter_documents = _iter_documents
+Collection._ensure_uniques = _ensure_uniques
+
+
+# ---------------------------------------------------------------- errors
+class CommandError(Exception):
+    def __init__(self, code, code_name, errmsg, **extra):
+        super().__init__(errmsg)
+        self.reply = dict(ok=0, errmsg=errmsg, code=code, codeName=code_name, **extra)
+
+
+def _error_fields(exc, coll=None, fallback_id=_MISSING):
+    """(code, codeName, errmsg, extra) for an exception raised while executing an op."""
+    if isinstance(exc, DuplicateKeyError):
+        details = exc.details or {}
+        if 'keyPattern' not in details and fallback_id is not _MISSING:
+            # mongomock raises the plain `_id` collision itself, without details.
+            exc = _dup_key_error(coll.full_name if coll else '?', '_id_', {'_id': 1},
+                                 {'_id': fallback_id})
+            details = exc.details
+        return 11000, 'DuplicateKey', str(exc), {
+            k: details[k] for k in ('keyPattern', 'keyValue') if k in details}
+    if isinstance(exc, CommandError):
+        return exc.reply['code'], exc.reply['codeName'], exc.reply['errmsg'], {}
+    if isinstance(exc, NotImplementedError):
+        return 238, 'NotImplemented', 'mongomock: %s' % exc, {}
+    if isinstance(exc, PyMongoError):  # mongomock's OperationFailure / WriteError / ...
+        return getattr(exc, 'code', None) or 2, 'BadValue', str(exc), {}
+    if isinstance(exc, (ValueError, TypeError, KeyError, bson.errors.InvalidDocument)):
+        return 2, 'BadValue', '%s: %s' % (type(exc).__name__, exc), {}
+    traceback.print_exc(file=sys.stderr)
+    return 1, 'InternalError', '%s: %s' % (type(exc).__name__, exc), {}
+
+
+def _is_operator_update(update):
+    return bool(update) and next(iter(update)).startswith('$')
+
+
+# ---------------------------------------------------------------- command handlers
+class Emulator(object):
+    def __init__(self, verbose=False):
+        self.client = mongomock.MongoClient()
+        self.lock = threading.Lock()  # mockupdb runs one thread per connection
+        self.verbose = verbose
+        self.conn_ids = weakref.WeakKeyDictionary()
+        self.next_conn_id = 1
+        self.handlers = {
+            'hello': self.hello, 'isMaster': self.hello, 'ismaster': self.hello,
+            'ping': lambda db, cmd: {}, 'buildInfo': self.build_info, 'buildinfo': self.build_info,
+            'getParameter': lambda db, cmd: {'featureCompatibilityVersion': {'version': '7.0'}},
+            'getCmdLineOpts': lambda db, cmd: {'argv': ['mongod'], 'parsed': {}},
+            'whatsmyuri': lambda db, cmd: {'you': '127.0.0.1:0'},
+            'connectionStatus': lambda db, cmd: {'authInfo': {
+                'authenticatedUsers': [], 'authenticatedUserRoles': []}},
+            'endSessions': lambda db, cmd: {}, 'startSession': self.start_session,
+            'refreshSessions': lambda db, cmd: {}, 'killSessions': lambda db, cmd: {},
+            'killAllSessions': lambda db, cmd: {},
+            'killCursors': lambda db, cmd: {'cursorsKilled': [], 'cursorsAlive': [],
+                                            'cursorsUnknown': [],
+                                            'cursorsNotFound': list(cmd.get('cursors', []))},
+            'getMore': lambda db, cmd: {'cursor': {'id': Int64(0), 'nextBatch': [],
+                                                   'ns': '%s.%s' % (db, cmd.get('collection'))}},
+            'commitTransaction': self.no_transactions, 'abortTransaction': self.no_transactions,
+            'insert': self.insert, 'update': self.update, 'delete': self.delete,
+            'find': self.find, 'findAndModify': self.find_and_modify,
+            'aggregate': self.aggregate, 'count': self.count, 'distinct': self.distinct,
+            'createIndexes': self.create_indexes, 'listIndexes': self.list_indexes,
+            'dropIndexes': self.drop_indexes, 'deleteIndexes': self.drop_indexes,
+            'create': self.create, 'drop': self.drop, 'dropDatabase': self.drop_database,
+            'listCollections': self.list_collections, 'listDatabases': self.list_databases,
+            'renameCollection': self.rename_collection,
+        }
+
+    # -- dispatch (runs on mockupdb's per-connection thread)
+    def handle(self, request):
+        try:
+            if isinstance(request, (mockupdb.OpMsg, mockupdb.Command)):
+                reply = self.run_command(request)
+                # moreToCome (w:0): the client expects no reply at all.
+                if not (isinstance(request, mockupdb.OpMsg) and request.flags & 2):
+                    request.replies(reply)
+            elif isinstance(request, (mockupdb.OpQuery, mockupdb.OpGetMore)):
+                request.fail('legacy opcodes are not supported by the emulator')
+            # Legacy OP_INSERT/UPDATE/DELETE/KILL_CURSORS expect no reply.
+        except Exception:  # never let mockupdb's connection thread die
+            traceback.print_exc(file=sys.stderr)
+        return True
+
+    def run_command(self, request):
+        cmd = request.doc
+        if '$query' in cmd:  # legacy OP_QUERY wrapping
+            cmd = cmd['$query']
+        name = next(iter(cmd), '')
+        db = cmd.get('$db') or request.namespace or 'admin'
+        handler = self.handlers.get(name) or self.handlers.get(name.lower()) if name else None
+        try:
+            if handler is None:
+                raise CommandError(59, 'CommandNotFound', "no such command: '%s'" % name)
+            if 'startTransaction' in cmd or 'autocommit' in cmd:
+                self.no_transactions(db, cmd)
+            if handler == self.hello:
+                reply = self.hello(db, cmd, request)
+            else:
+                with self.lock:
+                    reply = handler(db, cmd)
+        except CommandError as exc:
+            reply = exc.reply
+        except Exception as exc:
+            code, code_name, errmsg, extra = _error_fields(exc)
+            reply = dict(ok=0, errmsg=errmsg, code=code, codeName=code_name, **extra)
+        reply.setdefault('ok', 1)
+        if self.verbose:
+            print('%s.%s -> ok=%s %s' % (db, name, reply['ok'], reply.get('errmsg', '')),
+                  file=sys.stderr, flush=True)
+        return reply
+
+    def coll(self, db, cmd, key):
+        name = cmd[key]
+        if not isinstance(name, str):
+            raise CommandError(73, 'InvalidNamespace', 'collection name must be a string')
+        return self.client[db][name]
+
+    # -- handshake & admin
+    def hello(self, db, cmd, request):
+        with self.lock:
+            sock = request._client
+            if sock not in self.conn_ids:
+                self.conn_ids[sock] = self.next_conn_id
+                self.next_conn_id += 1
+            conn_id = self.conn_ids[sock]
+        # No topologyVersion on purpose: it would switch the driver to streaming hello.
+        return {'helloOk': True, 'ismaster': True, 'isWritablePrimary': True,
+                'maxBsonObjectSize': 16777216, 'maxMessageSizeBytes': 48000000,
+                'maxWriteBatchSize': 100000, 'localTime': datetime.datetime.utcnow(),
+                'logicalSessionTimeoutMinutes': 30, 'connectionId': conn_id,
+                'minWireVersion': 0, 'maxWireVersion': MAX_WIRE_VERSION, 'readOnly': False}
+
+    def build_info(self, db, cmd):
+        return {'version': SERVER_VERSION, 'versionArray': [7, 0, 0, 0], 'gitVersion': 'mongomock',
+                'bits': 64, 'debug': False, 'maxBsonObjectSize': 16777216,
+                'storageEngines': ['mongomock'], 'modules': [],
+                'emulator': 'mongomock %s' % mongomock.__version__}
+
+    def start_session(self, db, cmd):
+        return {'id': {'id': bson.Binary(os.urandom(16), 4)}, 'timeoutMinutes': 30}
+
+    def no_transactions(self, db, cmd):
+        raise CommandError(20, 'IllegalOperation',
+                           'Transaction numbers are only allowed on a replica set member or mongos')
+
+    # -- writes
+    def _write_batch(self, cmd, ops, apply_op):
+        """Run each op; collect writeErrors like mongod (ordered stops at the first)."""
+        write_errors = []
+        for i, op in enumerate(ops):
+            try:
+                apply_op(i, op)
+            except Exception as exc:
+                fallback = op.get('_id', _MISSING) if 'q' not in op else op['q'].get('_id', _MISSING)
+                code, code_name, errmsg, extra = _error_fields(exc, self._cur_coll, fallback)
+                write_errors.append(dict(index=i, code=code, codeName=code_name,
+                                         errmsg=errmsg, **extra))
+                if cmd.get('ordered', True):
+                    break
+        return write_errors
+
+    def insert(self, db, cmd):
+        coll = self._cur_coll = self.coll(db, cmd, 'insert')
+        counts = {'n': 0}
+
+        def apply_op(i, doc):
+            if '_id' not in doc:
+                doc['_id'] = ObjectId()
+            doc = dict([('_id', doc['_id'])] + [kv for kv in doc.items() if kv[0] != '_id'])
+            coll.insert_one(doc)
+            counts['n'] += 1
+
+        errors = self._write_batch(cmd, cmd.get('documents', []), apply_op)
+        return dict(counts, **({'writeErrors': errors} if errors else {}))
+
+    def update(self, db, cmd):
+        coll = self._cur_coll = self.coll(db, cmd, 'update')
+        counts = {'n': 0, 'nModified': 0}
+        upserted = []
+
+        def apply_op(i, op):
+            query, update = op.get('q', {}), op.get('u', {})
+            upsert, multi = bool(op.get('upsert')), bool(op.get('multi'))
+            if isinstance(update, list):
+                raise NotImplementedError('pipeline-style updates are not supported')
+            if op.get('arrayFilters'):
+                raise NotImplementedError('arrayFilters are not supported')
+            if _is_operator_update(update):
+                fn = coll.update_many if multi else coll.update_one
+                raw = fn(query, update, upsert=upsert).raw_result
+            elif multi:
+                raise CommandError(9, 'FailedToParse', 'multi update is not supported for '
+                                   'replacement-style update')
+            else:
+                raw = coll.replace_one(query, update, upsert=upsert).raw_result
+            counts['n'] += raw['n']
+            counts['nModified'] += raw['nModified']
+            if raw.get('upserted') is not None:
+                upserted.append({'index': i, '_id': raw['upserted']})
+
+        errors = self._write_batch(cmd, cmd.get('updates', []), apply_op)
+        reply = dict(counts)
+        if upserted:
+            reply['upserted'] = upserted
+        if errors:
+            reply['writeErrors'] = errors
+        return reply
+
+    def delete(self, db, cmd):
+        coll = self._cur_coll = self.coll(db, cmd, 'delete')
+        counts = {'n': 0}
+
+        def apply_op(i, op):
+            fn = coll.delete_one if op.get('limit', 0) == 1 else coll.delete_many
+            counts['n'] += fn(op.get('q', {})).deleted_count
+
+        errors = self._write_batch(cmd, cmd.get('deletes', []), apply_op)
+        return dict(counts, **({'writeErrors': errors} if errors else {}))
+
+    def find_and_modify(self, db, cmd):
+        coll = self.coll(db, cmd, 'findAndModify')
+        query, sort = cmd.get('query') or {}, list((cmd.get('sort') or {}).items()) or None
+        projection = cmd.get('fields') or cmd.get('projection') or None
+        update, remove = cmd.get('update'), cmd.get('remove', False)
+        if isinstance(update, list) or cmd.get('arrayFilters'):
+            raise NotImplementedError('pipeline updates / arrayFilters are not supported')
+        if update is None and not remove:
+            raise CommandError(9, 'FailedToParse', 'Either an update or remove=true must be specified')
+        try:
+            old = coll.find_one(query, sort=sort)
+            if old is None and not (cmd.get('upsert') and not remove):
+                return {'lastErrorObject': {'n': 0, 'updatedExisting': False} if not remove
+                        else {'n': 0}, 'value': None}
+            if old is not None:
+                before = coll.find_one({'_id': old['_id']}, projection)
+                if remove:
+                    coll.delete_one({'_id': old['_id']})
+                    return {'lastErrorObject': {'n': 1}, 'value': before}
+                target, upsert = {'_id': old['_id']}, False
+            else:
+                before, target, upsert = None, query, True
+            if _is_operator_update(update):
+                raw = coll.update_one(target, update, upsert=upsert).raw_result
+            else:
+                raw = coll.replace_one(target, update, upsert=upsert).raw_result
+        except DuplicateKeyError as exc:
+            code, code_name, errmsg, extra = _error_fields(exc, coll, query.get('_id', _MISSING))
+            raise CommandError(code, code_name, errmsg, **extra)
+        doc_id = raw['upserted'] if raw.get('upserted') is not None else old['_id']
+        leo = {'n': 1, 'updatedExisting': old is not None}
+        if raw.get('upserted') is not None:
+            leo['upserted'] = raw['upserted']
+        value = coll.find_one({'_id': doc_id}, projection) if cmd.get('new') else before
+        return {'lastErrorObject': leo, 'value': value}
+
+    # -- reads
+    @staticmethod
+    def _cursor(coll, docs):
+        return {'cursor': {'firstBatch': docs, 'id': Int64(0), 'ns': coll.full_name}}
+
+    def find(self, db, cmd):
+        coll = self.coll(db, cmd, 'find')
+        cursor = coll.find(cmd.get('filter') or {}, cmd.get('projection') or None,
+                           skip=cmd.get('skip', 0) or 0, limit=abs(cmd.get('limit', 0) or 0),
+                           sort=list((cmd.get('sort') or {}).items()) or None)
+        return self._cursor(coll, list(cursor))
+
+    def aggregate(self, db, cmd):
+        if not isinstance(cmd['aggregate'], str):
+            raise NotImplementedError('database-level aggregate is not supported')
+        coll = self.coll(db, cmd, 'aggregate')
+        pipeline = list(cmd.get('pipeline', []))
+        # A leading $match is a plain find: lets the fast candidate filter do the work
+        # instead of copying the whole collection into the pipeline.
+        match = pipeline.pop(0)['$match'] if pipeline and '$match' in pipeline[0] else {}
+        docs = list(coll.find(match))
+        docs = list(mm_aggregate.process_pipeline(docs, coll.database, pipeline, None))
+        return self._cursor(coll, docs)
+
+    def count(self, db, cmd):
+        coll = self.coll(db, cmd, 'count')
+        query = cmd.get('query') or {}
+        kwargs = {k: cmd[k] for k in ('skip', 'limit') if cmd.get(k)}
+        if not query and not kwargs:
+            return {'n': len(coll._store)}
+        return {'n': coll.count_documents(query, **kwargs)}
+
+    def distinct(self, db, cmd):
+        coll = self.coll(db, cmd, 'distinct')
+        return {'values': coll.distinct(cmd['key'], cmd.get('query') or {})}
+
+    # -- indexes
+    def create_indexes(self, db, cmd):
+        coll = self.coll(db, cmd, 'createIndexes')
+        existed = coll.name in coll.database.list_collection_names()
+        current = coll.index_information()
+        before = len(current) or 1
+        for spec in cmd.get('indexes', []):
+            key = list(spec['key'].items())
+            name = spec.get('name') or helpers.gen_index_name(key)
+            options = {k: spec[k] for k in ('unique', 'sparse', 'expireAfterSeconds',
+                                            'partialFilterExpression') if k in spec}
+            same_key = [n for n, info in current.items() if info['key'] == key and n != name]
+            if name in current and current[name]['key'] != key:
+                raise CommandError(86, 'IndexKeySpecsConflict', 'An existing index has the same '
+                                   'name as the requested index but a different key: %s' % name)
+            if same_key:
+                raise CommandError(85, 'IndexOptionsConflict', 'Index already exists with a '
+                                   'different name: %s' % same_key[0])
+            try:
+                coll.create_index(key, name=name, **options)
+            except DuplicateKeyError as exc:
+                raise CommandError(11000, 'DuplicateKey', 'Index build failed: %s' % exc)
+            except PyMongoError as exc:  # same name, different options
+                raise CommandError(85, 'IndexOptionsConflict', str(exc))
+            current = coll.index_information()
+        return {'createdCollectionAutomatically': not existed, 'numIndexesBefore': before,
+                'numIndexesAfter': len(current)}
+
+    def _existing(self, db, cmd, key):
+        coll = self.coll(db, cmd, key)
+        if coll.name not in coll.database.list_collection_names():
+            raise CommandError(26, 'NamespaceNotFound', 'ns does not exist: %s' % coll.full_name)
+        return coll
+
+    def list_indexes(self, db, cmd):
+        coll = self._existing(db, cmd, 'listIndexes')
+        docs = []
+        for name, info in coll.index_information().items():
+            doc = {'v': 2, 'key': dict(info['key']), 'name': name}
+            doc.update({k: v for k, v in info.items() if k not in ('v', 'key')})
+            docs.append(doc)
+        return self._cursor(coll, docs)
+
+    def drop_indexes(self, db, cmd):
+        coll = self._existing(db, cmd, next(iter(cmd)))
+        current = coll.index_information()
+        target = cmd.get('index')
+        if target == '*':
+            coll.drop_indexes()
+            return {'nIndexesWas': len(current)}
+        names = target if isinstance(target, list) else [target]
+        for i, name in enumerate(names):
+            if isinstance(name, dict):
+                matches = [n for n, info in current.items() if info['key'] == list(name.items())]
+                if not matches:
+                    raise CommandError(27, 'IndexNotFound', "can't find index with key: %s" % name)
+                names[i] = matches[0]
+        for name in names:
+            if name == '_id_':
+                raise CommandError(72, 'InvalidOptions', 'cannot drop _id index')
+            if name not in current:
+                raise CommandError(27, 'IndexNotFound', 'index not found with name [%s]' % name)
+        for name in names:
+            coll.drop_index(name)
+        return {'nIndexesWas': len(current)}
+
+    # -- collections & databases
+    def create(self, db, cmd):
+        coll = self.coll(db, cmd, 'create')
+        if coll.name in coll.database.list_collection_names():
+            raise CommandError(48, 'NamespaceExists', 'Collection %s already exists.' % coll.full_name)
+        coll.database.create_collection(coll.name)  # options (validator, capped...) are ignored
+        return {}
+
+    def drop(self, db, cmd):
+        coll = self.coll(db, cmd, 'drop')
+        was = len(coll.index_information())
+        coll.drop()
+        return {'nIndexesWas': was, 'ns': coll.full_name}
+
+    def drop_database(self, db, cmd):
+        self.client.drop_database(db)
+        return {'dropped': db}
+
+    def rename_collection(self, db, cmd):
+        src_db, _, src = cmd['renameCollection'].partition('.')
+        dst_db, _, dst = cmd.get('to', '').partition('.')
+        if src_db != dst_db:
+            raise NotImplementedError('renaming across databases is not supported')
+        self.client[src_db].rename_collection(src, dst, dropTarget=bool(cmd.get('dropTarget')))
+        return {}
+
+    def list_collections(self, db, cmd):
+        flt = cmd.get('filter') or {}
+        docs = []
+        for name in sorted(self.client[db].list_collection_names()):
+            doc = {'name': name, 'type': 'collection'}
+            if not cmd.get('nameOnly'):
+                doc.update(options={}, info={'readOnly': False},
+                           idIndex={'v': 2, 'key': {'_id': 1}, 'name': '_id_'})
+            if filtering.filter_applies(flt, doc):
+                docs.append(doc)
+        return {'cursor': {'firstBatch': docs, 'id': Int64(0), 'ns': '%s.$cmd.listCollections' % db}}
+
+    def list_databases(self, db, cmd):
+        flt = cmd.get('filter') or {}
+        docs = []
+        for name in sorted(self.client.list_database_names()):
+            doc = {'name': name} if cmd.get('nameOnly') else {
+                'name': name, 'sizeOnDisk': 0, 'empty': False}
+            if filtering.filter_applies(flt, doc):
+                docs.append(doc)
+        return {'databases': docs, 'totalSize': 0, 'totalSizeMb': 0}
+
+
+# ---------------------------------------------------------------- process lifetime
+def _shutdown(*_args):
+    # Everything lives in memory: nothing to flush but the streams. os._exit also avoids
+    # waiting for mockupdb's connection threads and its atexit join.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(0)
+
+
+def _watch_stdin():
+    try:
+        while os.read(0, 65536):
+            pass
+    except OSError:
+        return  # no usable stdin: rely on signals only
+    _shutdown()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--host', default='127.0.0.1')
+    parser.add_argument('--port', type=int, default=0, help='0 picks a free port')
+    parser.add_argument('--verbose', action='store_true', help='log every command to stderr')
+    parser.add_argument('--ignore-stdin', action='store_true',
+                        help='do not exit when stdin reaches EOF')
+    args = parser.parse_args()
+
+    signal.signal(signal.SIGTERM, _shutdown)
+    signal.signal(signal.SIGINT, _shutdown)
+    if not args.ignore_stdin:
+        threading.Thread(target=_watch_stdin, name='stdin-watch', daemon=True).start()
+
+    emulator = Emulator(verbose=args.verbose)
+    server = mockupdb.MockupDB(port=args.port, request_timeout=int(1e6))
+    server._address = (args.host, args.port)  # MockupDB binds 'localhost' otherwise
+    server.autoresponds(emulator.handle)  # one responder for every request
+    port = server.run()
+    sys.stdout.write('READY %d mongomock %s\n' % (port, mongomock.__version__))
+    sys.stdout.flush()
+    threading.Event().wait()
+
+
+if __name__ == '__main__':
+    main()
