@@ -96,3 +96,25 @@ export interface MarketplaceAdapter {
 }
 
 export type AdapterRegistry = Partial<Record<Platform, MarketplaceAdapter>>;
+
+// ---------------------------------------------------------------------------------------------
+// Dependencies the adapters take (implemented in src/shared/ratelimit.ts and src/shared/store/shops.ts).
+
+/** Outbound API budget per platform and shop, shared by every process through Redis. */
+export interface RateLimiter {
+  /** Resolves when one request may be sent now; waits (without spinning) while the budget is spent. */
+  acquire(platform: Platform, shopId: string): Promise<void>;
+  /** The marketplace answered 429: shrink this shop's budget for `forMs` (Retry-After, or a default). */
+  penalize(platform: Platform, shopId: string, forMs: number): Promise<void>;
+}
+
+export interface ShopTokens {
+  access_token: string;
+  refresh_token: string | null;
+  access_token_expires_at: Date | null;
+}
+
+/** Where refreshed tokens are persisted (the shops collection, encrypted at rest when configured). */
+export interface TokenPersistence {
+  saveTokens(platform: Platform, shopId: string, tokens: ShopTokens): Promise<void>;
+}

@@ -282,7 +282,7 @@ class Emulator(object):
                            'Transaction numbers are only allowed on a replica set member or mongos')
 
     # -- writes
-    def _write_batch(self, cmd, ops, apply_op):
+    def _write_batch(self, coll, cmd, ops, apply_op):
         """Run each op; collect writeErrors like mongod (ordered stops at the first)."""
         write_errors = []
         for i, op in enumerate(ops):
@@ -290,7 +290,7 @@ class Emulator(object):
                 apply_op(i, op)
             except Exception as exc:
                 fallback = op.get('_id', _MISSING) if 'q' not in op else op['q'].get('_id', _MISSING)
-                code, code_name, errmsg, extra = _error_fields(exc, self._cur_coll, fallback)
+                code, code_name, errmsg, extra = _error_fields(exc, coll, fallback)
                 write_errors.append(dict(index=i, code=code, codeName=code_name,
                                          errmsg=errmsg, **extra))
                 if cmd.get('ordered', True):
@@ -298,7 +298,7 @@ class Emulator(object):
         return write_errors
 
     def insert(self, db, cmd):
-        coll = self._cur_coll = self.coll(db, cmd, 'insert')
+        coll = self.coll(db, cmd, 'insert')
         counts = {'n': 0}
 
         def apply_op(i, doc):
@@ -308,11 +308,11 @@ class Emulator(object):
             coll.insert_one(doc)
             counts['n'] += 1
 
-        errors = self._write_batch(cmd, cmd.get('documents', []), apply_op)
+        errors = self._write_batch(coll, cmd, cmd.get('documents', []), apply_op)
         return dict(counts, **({'writeErrors': errors} if errors else {}))
 
     def update(self, db, cmd):
-        coll = self._cur_coll = self.coll(db, cmd, 'update')
+        coll = self.coll(db, cmd, 'update')
         counts = {'n': 0, 'nModified': 0}
         upserted = []
 
@@ -336,7 +336,7 @@ class Emulator(object):
             if raw.get('upserted') is not None:
                 upserted.append({'index': i, '_id': raw['upserted']})
 
-        errors = self._write_batch(cmd, cmd.get('updates', []), apply_op)
+        errors = self._write_batch(coll, cmd, cmd.get('updates', []), apply_op)
         reply = dict(counts)
         if upserted:
             reply['upserted'] = upserted
@@ -345,14 +345,14 @@ class Emulator(object):
         return reply
 
     def delete(self, db, cmd):
-        coll = self._cur_coll = self.coll(db, cmd, 'delete')
+        coll = self.coll(db, cmd, 'delete')
         counts = {'n': 0}
 
         def apply_op(i, op):
             fn = coll.delete_one if op.get('limit', 0) == 1 else coll.delete_many
             counts['n'] += fn(op.get('q', {})).deleted_count
 
-        errors = self._write_batch(cmd, cmd.get('deletes', []), apply_op)
+        errors = self._write_batch(coll, cmd, cmd.get('deletes', []), apply_op)
         return dict(counts, **({'writeErrors': errors} if errors else {}))
 
     def find_and_modify(self, db, cmd):
