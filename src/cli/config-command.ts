@@ -1,5 +1,5 @@
 import { redactUrl, VARIABLES, type VariableSpec } from '../shared/config.js';
-import { EXIT_OK, type CommandSpec } from './dispatch.js';
+import { EXIT_OK, type CommandSpec } from '../shared/command.js';
 
 /** `market-ingest config`: validates the environment and shows what the service will use. */
 export const configCommand: CommandSpec = {

@@ -3,49 +3,20 @@
  * of argv, parses its flags strictly, and turns usage mistakes into exit code 2 with a usage
  * line on stderr. Commands themselves live with the role they belong to.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_USAGE,
+  UsageError,
+  type CliIo,
+  type CommandSpec,
+  type FlagValues,
+} from '../shared/command.js';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  env: Record<string, string | undefined>;
-  isTTY: boolean;
-}
-
-export type FlagValues = Record<string, string | boolean | string[] | boolean[] | undefined>;
-
-export interface CommandContext {
-  flags: FlagValues;
-  positionals: string[];
-  io: CliIo;
-  /** Loads and validates the environment; config errors are reported by the dispatcher. */
-  config: () => Readonly<Config>;
-}
-
-export interface CommandSpec {
-  /** One or two words, e.g. "start" or "dlq list". */
-  name: string;
-  /** Usage after the command name, e.g. "[--limit N] [--json]". */
-  usage?: string;
-  summary: string;
-  options?: NonNullable<ParseArgsConfig['options']>;
-  /** Positional arguments accepted after the command name. */
-  positionals?: boolean;
-  /** Cross-flag checks; return a message to reject the call as a usage error. */
-  validate?: (flags: FlagValues, positionals: string[]) => string | undefined;
-  run(ctx: CommandContext): Promise<number>;
-}
-
-/** Thrown by a command to report a usage mistake found while running (exit 2). */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export * from '../shared/command.js';
 
 const PROGRAM = 'market-ingest';
 

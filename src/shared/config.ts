@@ -195,6 +195,18 @@ export const VARIABLES = [
     schema: booleanFlag,
   },
   {
+    name: 'SHOP_CONCURRENCY',
+    default: '8',
+    description: 'shop groups of one batch the worker fetches and maps concurrently',
+    schema: integer(1, 256),
+  },
+  {
+    name: 'METRICS_PORT',
+    defaultText: '(unset: metrics only on the ingest port)',
+    description: 'port of a separate `/metrics` server for the `worker` and `reconcile` roles',
+    schema: integer(1, 65535),
+  },
+  {
     name: 'SHUTDOWN_TIMEOUT_MS',
     default: '10000',
     description: 'longest a graceful shutdown may take before the process exits anyway',
@@ -353,6 +365,8 @@ export interface Config {
   bodyLimitBytes: number;
   webhookRateLimitPerMinute: number;
   trustProxy: boolean;
+  shopConcurrency: number;
+  metricsPort: number | undefined;
   shutdownTimeoutMs: number;
   /** undefined when the platform's credentials are unset: the platform is disabled. */
   tiktok: TikTokConfig | undefined;
@@ -479,6 +493,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     bodyLimitBytes: d.BODY_LIMIT_BYTES,
     webhookRateLimitPerMinute: d.WEBHOOK_RATE_LIMIT_PER_MINUTE,
     trustProxy: d.TRUST_PROXY,
+    shopConcurrency: d.SHOP_CONCURRENCY,
+    metricsPort: v.METRICS_PORT,
     shutdownTimeoutMs: d.SHUTDOWN_TIMEOUT_MS,
     tiktok,
     shopee,

@@ -24,6 +24,12 @@ export const ERROR_CODES = {
   ERR_SHOP_UNKNOWN: { retryable: false },
   ERR_SHOP_DEAUTHORIZED: { retryable: false },
   ERR_MONGO_UNAVAILABLE: { retryable: true },
+  // The marketplace did not return an entity it notified us about (yet): eventual consistency.
+  ERR_ENTITY_NOT_FOUND: { retryable: true },
+  // The marketplace returned an older version than the event announced: try again later.
+  ERR_STALE_DETAILS: { retryable: true },
+  // Delivered MAX_DELIVERIES times without an outcome (e.g. the worker died each time).
+  ERR_DELIVERY_LIMIT: { retryable: false },
   ERR_REDIS_UNAVAILABLE: { retryable: true },
   // Marketplace API
   ERR_MARKETPLACE_RATE_LIMITED: { retryable: true },

@@ -1,0 +1,48 @@
+/** Worker metrics, registered on the registry the process passes in. */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export function createConsumerMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    entries: new Counter({
+      name: 'market_ingest_worker_entries_total',
+      help: 'Stream entries handled by the worker, by outcome (read, acked, pending, dead_lettered)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    apiIds: new Counter({
+      name: 'market_ingest_worker_entity_ids_total',
+      help: 'Entity ids per decision: fetched from the marketplace, or skipped as already up to date in MongoDB',
+      labelNames: ['decision'] as const,
+      registers,
+    }),
+    detailCalls: new Counter({
+      name: 'market_ingest_worker_detail_calls_total',
+      help: 'Marketplace detail calls made by the worker',
+      registers,
+    }),
+    documentsWritten: new Counter({
+      name: 'market_ingest_worker_documents_written_total',
+      help: 'Documents inserted or updated in MongoDB',
+      registers,
+    }),
+    batchDuration: new Histogram({
+      name: 'market_ingest_worker_batch_duration_seconds',
+      help: 'Time to process one batch, from read to ack',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    groupLag: new Gauge({
+      name: 'market_ingest_worker_group_lag',
+      help: 'Entries in the stream not yet delivered to the consumer group (XINFO GROUPS lag)',
+      registers,
+    }),
+    groupPending: new Gauge({
+      name: 'market_ingest_worker_group_pending',
+      help: 'Entries delivered but not acknowledged (XPENDING count)',
+      registers,
+    }),
+  };
+}
+
+export type ConsumerMetrics = ReturnType<typeof createConsumerMetrics>;

@@ -1,0 +1,128 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { formatPending } from '../../src/consumer/ops-commands.js';
+import { listDeadLetters, pendingSummary, purgeDeadLetters, replayDeadLetters } from '../../src/consumer/ops.js';
+import { ensureConsumerGroup } from '../../src/consumer/worker.js';
+import type { Redis } from '../../src/shared/redis.js';
+import { decodeStreamEntry, encodeDeadLetterInfo, encodeStreamEntry, type StreamEvent } from '../../src/shared/stream.js';
+import { createTestEnv, type TestEnv } from '../support/context.js';
+
+let env: TestEnv;
+let redis: Redis;
+
+function event(shopId: string, entityId: string): StreamEvent {
+  return {
+    platform: 'tiktok',
+    shop_id: shopId,
+    kind: 'order',
+    entity_id: entityId,
+    version: 100,
+    event_id: `evt-${entityId}`,
+    event_type: '1',
+    source: 'webhook',
+    received_at: 1_700_000_000_000,
+    payload: '{"type":1}',
+  };
+}
+
+beforeEach(() => {
+  env = createTestEnv();
+  redis = env.redis();
+});
+afterEach(() => env.cleanup());
+
+describe('pending summary', () => {
+  it('says when the group does not exist yet', async () => {
+    await redis.xadd(env.config.streamKey, '*', ...encodeStreamEntry(event('s1', 'o1')));
+    const summary = await pendingSummary(redis, env.config);
+    expect(summary).toMatchObject({ groupExists: false, streamLength: 1, pending: 0 });
+    expect(formatPending(summary)).toContain('does not exist yet');
+  });
+
+  it('counts pending entries per consumer, shop and delivery count', async () => {
+    const { streamKey, consumerGroup } = env.config;
+    await ensureConsumerGroup(redis, streamKey, consumerGroup);
+    for (const [shop, order] of [
+      ['s1', 'o1'],
+      ['s1', 'o2'],
+      ['s2', 'o3'],
+      ['s1', 'o4'],
+    ]) {
+      await redis.xadd(streamKey, '*', ...encodeStreamEntry(event(shop!, order!)));
+    }
+    await redis.xreadgroup('GROUP', consumerGroup, 'worker-a', 'COUNT', 3, 'STREAMS', streamKey, '>');
+    // Deliver the first entry a second time through a claim by another consumer.
+    const [first] = (await redis.xrange(streamKey, '-', '+', 'COUNT', 1)) as [string, string[]][];
+    await redis.xclaim(streamKey, consumerGroup, 'worker-b', 0, first![0]);
+
+    const summary = await pendingSummary(redis, env.config);
+    expect(summary).toMatchObject({ groupExists: true, streamLength: 4, pending: 3, lag: 1, sampled: 3 });
+    expect(summary.consumers.map((c) => [c.name, c.pending]).sort()).toEqual([
+      ['worker-a', 2],
+      ['worker-b', 1],
+    ]);
+    expect(summary.topShops[0]).toEqual({ platform: 'tiktok', shopId: 's1', pending: 2 });
+    expect(summary.deliveries).toEqual({ '1': 2, '2': 1 });
+    const text = formatPending(summary);
+    expect(text).toContain('pending: 3');
+    expect(text).toContain('tiktok:s1  2');
+  });
+});
+
+describe('dead-letter stream', () => {
+  async function addDead(entityId: string): Promise<string> {
+    return (await redis.xadd(
+      env.config.deadLetterStreamKey,
+      '*',
+      ...encodeStreamEntry(event('s1', entityId)),
+      ...encodeDeadLetterInfo({
+        original_id: '1-0',
+        deliveries: 5,
+        error_code: 'ERR_MARKETPLACE_TRANSIENT',
+        error_message: 'HTTP 503',
+        dead_at: Date.now(),
+      }),
+    ))!;
+  }
+
+  it('lists dead letters oldest first with their error', async () => {
+    await addDead('o1');
+    await addDead('o2');
+    const listed = await listDeadLetters(redis, env.config, 10);
+    expect(listed.map((e) => e.fields.entity_id)).toEqual(['o1', 'o2']);
+    expect(listed[0]?.fields).toMatchObject({ error_code: 'ERR_MARKETPLACE_TRANSIENT', deliveries: '5' });
+  });
+
+  it('replays chosen entries back into the event stream as source=replay and removes them', async () => {
+    const a = await addDead('o1');
+    await addDead('o2');
+    const result = await replayDeadLetters(redis, env.config, [a, '999-0'], () => 1_800_000_000_000);
+    expect(result.replayed).toHaveLength(1);
+    expect(result.notFound).toEqual(['999-0']);
+    const [entry] = (await redis.xrange(env.config.streamKey, '-', '+')) as [string, string[]][];
+    const replayed = decodeStreamEntry(entry![1]);
+    expect(replayed).toMatchObject({ entity_id: 'o1', source: 'replay', received_at: 1_800_000_000_000 });
+    expect(entry![1]).not.toContain('error_code');
+    expect((await listDeadLetters(redis, env.config, 10)).map((e) => e.fields.entity_id)).toEqual(['o2']);
+  });
+
+  it('replays everything with --all', async () => {
+    for (let i = 0; i < 7; i++) await addDead(`o${i}`);
+    const result = await replayDeadLetters(redis, env.config, 'all');
+    expect(result.replayed).toHaveLength(7);
+    expect(await redis.xlen(env.config.streamKey)).toBe(7);
+    expect(await redis.xlen(env.config.deadLetterStreamKey)).toBe(0);
+  });
+
+  it('purges entries dead-lettered before a time, or all', async () => {
+    await addDead('old');
+    await new Promise((r) => setTimeout(r, 5));
+    const cut = new Date();
+    await new Promise((r) => setTimeout(r, 5));
+    await addDead('new');
+    expect(await purgeDeadLetters(redis, env.config, cut)).toBe(1);
+    expect((await listDeadLetters(redis, env.config, 10)).map((e) => e.fields.entity_id)).toEqual(['new']);
+    expect(await purgeDeadLetters(redis, env.config)).toBe(1);
+    expect(await redis.xlen(env.config.deadLetterStreamKey)).toBe(0);
+  });
+});
