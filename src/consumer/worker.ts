@@ -44,7 +44,6 @@ export interface WorkerDeps {
   reclaimIntervalMs?: number;
 }
 
-type StreamReply = [string, [string, string[] | null][]][] | null;
 
 /** Creates the group reading the whole stream; an existing group (BUSYGROUP) is fine. */
 export async function ensureConsumerGroup(redis: Redis, streamKey: string, group: string): Promise<void> {
@@ -84,7 +83,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     });
 
   async function readNew(): Promise<BatchEntry[]> {
-    const reply = (await blockingRedis.xreadgroup(
+    const reply = await blockingRedis.xreadgroup(
       'GROUP',
       config.consumerGroup,
       config.consumerName,
@@ -95,7 +94,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       'STREAMS',
       config.streamKey,
       '>',
-    )) as StreamReply;
+    );
     const entries = reply?.[0]?.[1] ?? [];
     return entries.flatMap(([id, fields]) => (fields ? [{ id, fields, deliveries: 1 }] : []));
   }

@@ -7,7 +7,13 @@
  * exists, the upsert's insert collides on the unique index (E11000) — that is a lost race or a
  * replay, reported as `unchanged`, not an error.
  */
-import { MongoBulkWriteError, type AnyBulkWriteOperation, type Db, type Document } from 'mongodb';
+import {
+  MongoBulkWriteError,
+  type AnyBulkWriteOperation,
+  type Db,
+  type Document,
+  type WriteError,
+} from 'mongodb';
 
 import { ENTITY_ID_FIELD, type EntityDocument } from '../documents.js';
 import { AppError } from '../errors.js';
@@ -78,7 +84,7 @@ export function createEntityStore({ db }: { db: Db }): EntityStore {
             [idField]: entityIdOf(kind, document),
             version: { $lt: document.version },
           },
-          update: { $set: document as unknown as Document },
+          update: { $set: document },
           upsert: true,
         },
       }));
@@ -91,7 +97,7 @@ export function createEntityStore({ db }: { db: Db }): EntityStore {
         upsertedIndexes = Object.keys(result.upsertedIds).map(Number);
       } catch (error) {
         if (!(error instanceof MongoBulkWriteError)) throw mongoError(error);
-        const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+        const writeErrors = ([] as WriteError[]).concat(error.writeErrors);
         const other = writeErrors.find((e) => e.code !== DUPLICATE_KEY);
         if (other) throw mongoError(error);
         for (const writeError of writeErrors) outcomes[writeError.index] = 'unchanged';

@@ -1,0 +1,374 @@
+/**
+ * A reconcile or backfill run: for every active shop of every enabled platform, list what the
+ * marketplace says changed in the window and XADD one `source=reconcile` entry per entity, so
+ * the consumer — the one write path — fetches whatever MongoDB is missing or has stale.
+ * Reconcile never writes orders itself.
+ *
+ * - One shop failing never stops the others; the run is recorded in `sync_runs`.
+ * - Enqueuing pauses while the consumer group's lag is above RECONCILE_MAX_LAG.
+ * - Backfills go day by day with a checkpoint per shop and day, so an interrupted backfill
+ *   resumes where it stopped; a completed one clears its checkpoints.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Db } from 'mongodb';
+
+import type { Config } from '../shared/config.js';
+import { toAppError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { AdapterRegistry, DetailKind, MarketplaceAdapter, Shop } from '../shared/marketplaces/types.js';
+import { COLLECTIONS } from '../shared/mongo.js';
+import type { Redis } from '../shared/redis.js';
+import { encodeStreamEntry, PLATFORMS, type Platform, type StreamEvent } from '../shared/stream.js';
+import { dayWindows, todayWindow, type DayWindow, type TimeWindow } from './window.js';
+
+/** What reconcile lists per shop. Products change rarely and have no reliable listing by update time. */
+export const RECONCILED_KINDS: readonly DetailKind[] = ['order', 'return'];
+
+export type ReconcileConfig = Pick<
+  Config,
+  'streamKey' | 'consumerGroup' | 'streamMaxLen' | 'timezone' | 'reconcileOverlapMinutes' | 'reconcileMaxLag'
+>;
+
+export interface ShopSource {
+  listActive(platform?: Platform): Promise<Shop[]>;
+}
+
+export interface ReconcileDeps {
+  config: ReconcileConfig;
+  redis: Redis;
+  db: Db;
+  shops: ShopSource;
+  adapters: AdapterRegistry;
+  logger: Logger;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type RunMode = { type: 'today' } | { type: 'days'; firstDay: string; lastDay: string };
+
+export interface RunRequest {
+  trigger: 'cron' | 'cli';
+  mode: RunMode;
+  platform?: Platform;
+  shopId?: string;
+  onProgress?: (progress: RunProgress) => void;
+  /** Checked between pages; a run asked to stop records itself as failed and keeps its checkpoints. */
+  shouldStop?: () => boolean;
+}
+
+export interface RunProgress {
+  chunksDone: number;
+  chunksTotal: number;
+  enqueued: number;
+  startedAt: Date;
+  /** The chunk just finished, e.g. "tiktok:shop-1 2026-11-20". */
+  chunk: string;
+  chunkEnqueued: number;
+}
+
+export interface ShopReport {
+  platform: Platform;
+  shop_id: string;
+  status: 'succeeded' | 'failed';
+  pages: number;
+  listed: number;
+  enqueued: number;
+  days_done: number;
+  days_skipped: number;
+  error: { code: string; message: string } | null;
+}
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'partial';
+
+export interface RunSummary {
+  id: string;
+  job: 'reconcile' | 'backfill';
+  status: RunStatus;
+  window: TimeWindow;
+  shops: ShopReport[];
+  pages: number;
+  listed: number;
+  enqueued: number;
+  errors: { platform: Platform; shop_id: string | null; code: string; message: string }[];
+}
+
+class StopRequested extends Error {}
+
+export function createReconciler(deps: ReconcileDeps) {
+  const { config, redis, db } = deps;
+  const now = deps.now ?? (() => new Date());
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const log = deps.logger.child({ component: 'reconcile' });
+
+  async function consumerLag(): Promise<number> {
+    const groups = (await redis.xinfo('GROUPS', config.streamKey).catch(() => [])) as unknown[][];
+    for (const group of groups) {
+      const record: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < group.length; i += 2) record[String(group[i])] = group[i + 1];
+      if (record.name === config.consumerGroup) return Number(record.lag ?? 0) || 0;
+    }
+    return 0; // no group yet: nothing to measure against; the stream keeps the entries
+  }
+
+  async function waitForLag(shouldStop: () => boolean): Promise<void> {
+    let warned = false;
+    for (;;) {
+      const lag = await consumerLag();
+      if (lag <= config.reconcileMaxLag) return;
+      if (!warned) log.warn({ lag, max: config.reconcileMaxLag }, 'consumer lag above bound; pausing enqueue');
+      warned = true;
+      if (shouldStop()) throw new StopRequested();
+      await sleep(1_000);
+    }
+  }
+
+  async function enqueue(events: StreamEvent[]): Promise<number> {
+    if (events.length === 0) return 0;
+    const pipeline = redis.pipeline();
+    for (const event of events) {
+      pipeline.xadd(config.streamKey, 'MAXLEN', '~', config.streamMaxLen, '*', ...encodeStreamEntry(event));
+    }
+    const results = await pipeline.exec();
+    const failed = results?.find(([error]) => error);
+    if (failed) throw failed[0]!;
+    return events.length;
+  }
+
+  /** Lists one shop over one window and enqueues every entity; returns the counts. */
+  async function reconcileWindow(
+    adapter: MarketplaceAdapter,
+    shop: Shop,
+    window: TimeWindow,
+    shouldStop: () => boolean,
+  ): Promise<{ pages: number; listed: number; enqueued: number }> {
+    const counts = { pages: 0, listed: 0, enqueued: 0 };
+    for (const kind of RECONCILED_KINDS) {
+      for await (const page of adapter.listUpdated(shop, kind, window.from, window.to)) {
+        if (shouldStop()) throw new StopRequested();
+        counts.pages++;
+        counts.listed += page.length;
+        await waitForLag(shouldStop);
+        const receivedAt = now().getTime();
+        counts.enqueued += await enqueue(
+          page.map((entity) => ({
+            platform: shop.platform,
+            shop_id: shop.shop_id,
+            kind,
+            entity_id: entity.id,
+            version: entity.version,
+            event_id: `reconcile:${kind}:${entity.id}:${entity.version}`,
+            event_type: 'reconcile',
+            source: 'reconcile',
+            received_at: receivedAt,
+            payload: '{}',
+          })),
+        );
+      }
+    }
+    return counts;
+  }
+
+  async function selectShops(request: RunRequest): Promise<{ adapter: MarketplaceAdapter; shop: Shop }[]> {
+    const selected: { adapter: MarketplaceAdapter; shop: Shop }[] = [];
+    for (const platform of PLATFORMS) {
+      const adapter = deps.adapters[platform];
+      if (!adapter || (request.platform && request.platform !== platform)) continue;
+      for (const shop of await deps.shops.listActive(platform)) {
+        if (!request.shopId || request.shopId === shop.shop_id) selected.push({ adapter, shop });
+      }
+    }
+    return selected;
+  }
+
+  async function run(request: RunRequest): Promise<RunSummary> {
+    const startedAt = now();
+    const shouldStop = request.shouldStop ?? (() => false);
+    const job = request.mode.type === 'today' ? 'reconcile' : 'backfill';
+    const days: DayWindow[] =
+      request.mode.type === 'days'
+        ? dayWindows(request.mode.firstDay, request.mode.lastDay, config.timezone, startedAt)
+        : [];
+    const window: TimeWindow =
+      request.mode.type === 'today'
+        ? todayWindow(startedAt, config.timezone, config.reconcileOverlapMinutes)
+        : { from: days[0]?.from ?? startedAt, to: days[days.length - 1]?.to ?? startedAt };
+
+    const summary: RunSummary = {
+      id: randomUUID(),
+      job,
+      status: 'running',
+      window,
+      shops: [],
+      pages: 0,
+      listed: 0,
+      enqueued: 0,
+      errors: [],
+    };
+    const runs = db.collection(COLLECTIONS.syncRuns);
+    await runs.insertOne({
+      run_id: summary.id,
+      job,
+      trigger: request.trigger,
+      window,
+      status: 'running',
+      filter: { platform: request.platform ?? null, shop_id: request.shopId ?? null },
+      shops: [],
+      pages: 0,
+      listed: 0,
+      enqueued: 0,
+      started_at: startedAt,
+      finished_at: null,
+      errors: [],
+    });
+
+    const targets = await selectShops(request);
+    // A backfill's checkpoints belong to its exact range and filter.
+    const checkpointJob = `backfill:${createHash('sha256')
+      .update(JSON.stringify([request.mode, request.platform ?? null, request.shopId ?? null]))
+      .digest('hex')
+      .slice(0, 16)}`;
+    const checkpoints = db.collection(COLLECTIONS.syncCheckpoints);
+    const chunksTotal = targets.length * (request.mode.type === 'today' ? 1 : days.length);
+    let chunksDone = 0;
+    let stopped = false;
+
+    for (const { adapter, shop } of targets) {
+      const report: ShopReport = {
+        platform: shop.platform,
+        shop_id: shop.shop_id,
+        status: 'succeeded',
+        pages: 0,
+        listed: 0,
+        enqueued: 0,
+        days_done: 0,
+        days_skipped: 0,
+        error: null,
+      };
+      summary.shops.push(report);
+      const shopLog = log.child({ platform: shop.platform, shop_id: shop.shop_id });
+      const add = (counts: { pages: number; listed: number; enqueued: number }) => {
+        report.pages += counts.pages;
+        report.listed += counts.listed;
+        report.enqueued += counts.enqueued;
+      };
+      const progress = (chunk: string, chunkEnqueued: number) =>
+        request.onProgress?.({
+          chunksDone: ++chunksDone,
+          chunksTotal,
+          enqueued: summary.enqueued + report.enqueued,
+          startedAt,
+          chunk,
+          chunkEnqueued,
+        });
+
+      try {
+        if (request.mode.type === 'today') {
+          const counts = await reconcileWindow(adapter, shop, window, shouldStop);
+          add(counts);
+          progress(`${shop.platform}:${shop.shop_id} today`, counts.enqueued);
+        } else {
+          const done = new Set(
+            (
+              await checkpoints
+                .find(
+                  { job: checkpointJob, platform: shop.platform, shop_id: shop.shop_id },
+                  { projection: { _id: 0, day: 1 } },
+                )
+                .toArray()
+            ).map((c) => String(c.day)),
+          );
+          for (const day of days) {
+            if (done.has(day.day)) {
+              report.days_skipped++;
+              progress(`${shop.platform}:${shop.shop_id} ${day.day} (done earlier)`, 0);
+              continue;
+            }
+            const counts = await reconcileWindow(adapter, shop, day, shouldStop);
+            add(counts);
+            await checkpoints.updateOne(
+              { job: checkpointJob, platform: shop.platform, shop_id: shop.shop_id, day: day.day },
+              { $set: { ...counts, done_at: now() } },
+              { upsert: true },
+            );
+            report.days_done++;
+            progress(`${shop.platform}:${shop.shop_id} ${day.day}`, counts.enqueued);
+          }
+        }
+        shopLog.info({ pages: report.pages, listed: report.listed, enqueued: report.enqueued }, 'shop reconciled');
+      } catch (error) {
+        report.status = 'failed';
+        if (error instanceof StopRequested) {
+          stopped = true;
+          report.error = { code: 'ERR_INTERRUPTED', message: 'run stopped before this shop finished' };
+        } else {
+          const appError = toAppError(error);
+          report.error = { code: appError.code, message: appError.message };
+          shopLog.error({ err: appError.toJSON() }, 'shop reconcile failed; continuing with the others');
+        }
+        summary.errors.push({ platform: shop.platform, shop_id: shop.shop_id, ...report.error });
+      }
+      summary.pages += report.pages;
+      summary.listed += report.listed;
+      summary.enqueued += report.enqueued;
+      if (stopped) break;
+    }
+
+    if (request.mode.type === 'today' && !stopped) await recoverLostWebhooks(request, summary);
+
+    const failedShops = summary.shops.filter((s) => s.status === 'failed').length;
+    summary.status =
+      stopped || (failedShops > 0 && failedShops === summary.shops.length)
+        ? 'failed'
+        : summary.errors.length > 0
+          ? 'partial'
+          : 'succeeded';
+    if (request.mode.type === 'days' && summary.status === 'succeeded') {
+      await checkpoints.deleteMany({ job: checkpointJob });
+    }
+    await runs.updateOne(
+      { run_id: summary.id },
+      {
+        $set: {
+          status: summary.status,
+          shops: summary.shops,
+          pages: summary.pages,
+          listed: summary.listed,
+          enqueued: summary.enqueued,
+          errors: summary.errors,
+          finished_at: now(),
+        },
+      },
+    );
+    log.info(
+      { run_id: summary.id, job, status: summary.status, shops: summary.shops.length, enqueued: summary.enqueued },
+      'run finished',
+    );
+    return summary;
+  }
+
+  /** Webhooks the platform could not deliver (Shopee lost pushes): enqueue, then confirm. */
+  async function recoverLostWebhooks(request: RunRequest, summary: RunSummary): Promise<void> {
+    for (const platform of PLATFORMS) {
+      const adapter = deps.adapters[platform];
+      if (!adapter?.fetchLostWebhooks || (request.platform && request.platform !== platform)) continue;
+      try {
+        const lost = await adapter.fetchLostWebhooks();
+        const receivedAt = now().getTime();
+        const events = lost.events
+          .filter((event) => !request.shopId || event.shop_id === request.shopId)
+          .map((event) => ({ ...event, source: 'reconcile' as const, received_at: receivedAt }));
+        summary.enqueued += await enqueue(events);
+        // Confirm only what is in the stream; with a shop filter other shops' pushes stay unconfirmed.
+        if (!request.shopId) await lost.confirm();
+        if (events.length > 0) log.info({ platform, count: events.length }, 'lost webhooks recovered');
+      } catch (error) {
+        const appError = toAppError(error);
+        summary.errors.push({ platform, shop_id: null, code: appError.code, message: `lost webhooks: ${appError.message}` });
+      }
+    }
+  }
+
+  return { run };
+}
+
+export type Reconciler = ReturnType<typeof createReconciler>;

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  dayOf,
+  dayWindows,
+  isValidDay,
+  startOfDay,
+  todayWindow,
+  zoneOffsetMinutes,
+} from '../../src/reconcile/window.js';
+
+const HCM = 'Asia/Ho_Chi_Minh';
+
+describe('reconcile windows', () => {
+  it('knows the zone offset', () => {
+    expect(zoneOffsetMinutes(new Date('2026-11-21T00:00:00Z'), HCM)).toBe(420);
+    expect(zoneOffsetMinutes(new Date('2026-11-21T00:00:00Z'), 'UTC')).toBe(0);
+    expect(zoneOffsetMinutes(new Date('2026-07-01T12:00:00Z'), 'America/New_York')).toBe(-240);
+  });
+
+  it('starts a day at local midnight', () => {
+    expect(startOfDay('2026-11-21', HCM).toISOString()).toBe('2026-11-20T17:00:00.000Z');
+    // New York: DST ends 2026-11-01; both sides of the change start at local midnight.
+    expect(startOfDay('2026-11-01', 'America/New_York').toISOString()).toBe('2026-11-01T04:00:00.000Z');
+    expect(startOfDay('2026-11-02', 'America/New_York').toISOString()).toBe('2026-11-02T05:00:00.000Z');
+  });
+
+  it('puts 23:30 yesterday and 00:30 today (+07:00) on the right side of today and the overlap', () => {
+    const now = new Date('2026-11-21T10:00:00+07:00');
+    const window = todayWindow(now, HCM, 60);
+    expect(window.from.toISOString()).toBe('2026-11-20T16:00:00.000Z'); // 23:00 yesterday local
+    expect(window.to).toBe(now);
+    const lateYesterday = new Date('2026-11-20T23:30:00+07:00');
+    const earlyToday = new Date('2026-11-21T00:30:00+07:00');
+    expect(dayOf(lateYesterday, HCM)).toBe('2026-11-20');
+    expect(dayOf(earlyToday, HCM)).toBe('2026-11-21');
+    expect(lateYesterday >= window.from && lateYesterday < window.to).toBe(true); // caught by the overlap
+    expect(earlyToday >= window.from && earlyToday < window.to).toBe(true);
+    const noOverlap = todayWindow(now, HCM, 0);
+    expect(lateYesterday >= noOverlap.from).toBe(false);
+  });
+
+  it('splits a date range into one window per local day, the last ending now', () => {
+    const now = new Date('2026-11-21T10:00:00+07:00');
+    const windows = dayWindows('2026-11-19', '2026-11-22', HCM, now);
+    expect(windows.map((w) => w.day)).toEqual(['2026-11-19', '2026-11-20', '2026-11-21']);
+    expect(windows[0]).toMatchObject({
+      from: new Date('2026-11-19T00:00:00+07:00'),
+      to: new Date('2026-11-20T00:00:00+07:00'),
+    });
+    expect(windows[2]?.to).toEqual(now);
+  });
+
+  it('validates days', () => {
+    expect(isValidDay('2026-02-28')).toBe(true);
+    expect(isValidDay('2026-02-30')).toBe(false);
+    expect(isValidDay('21-11-2026')).toBe(false);
+  });
+});
