@@ -24,14 +24,19 @@ export function usageLine(command: CommandSpec): string {
   return `${PROGRAM} ${command.name}${command.usage ? ` ${command.usage}` : ''}`;
 }
 
+/** Usages longer than this get their summary on the next line, so --help stays readable. */
+const HELP_USAGE_WIDTH = 44;
+
 export function helpText(commands: readonly CommandSpec[]): string {
-  const width = Math.max(...commands.map((c) => usageLine(c).length - PROGRAM.length - 1));
-  const lines = commands.map(
-    (c) =>
-      `  ${usageLine(c)
-        .slice(PROGRAM.length + 1)
-        .padEnd(width)}  ${c.summary}`,
-  );
+  const usages = commands.map((c) => usageLine(c).slice(PROGRAM.length + 1));
+  const width = Math.min(HELP_USAGE_WIDTH, Math.max(...usages.map((u) => u.length)));
+  const lines = commands.map((c, i) => {
+    const usage = usages[i]!;
+    return usage.length <= width
+      ? `  ${usage.padEnd(width)}  ${c.summary}`
+      : `  ${usage}
+  ${' '.repeat(width)}  ${c.summary}`;
+  });
   return [
     `Usage: ${PROGRAM} <command> [options]`,
     '',

@@ -59,8 +59,10 @@ export interface CreateMongoOptions {
 }
 
 export async function connectMongo(options: CreateMongoOptions): Promise<MongoHandle> {
+  // A timeout written in MONGO_URL wins over ours.
+  const urlSetsTimeout = /[?&]serverSelectionTimeoutMS=/i.test(options.url);
   const client = new MongoClient(options.url, {
-    serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 5_000,
+    ...(urlSetsTimeout ? {} : { serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 5_000 }),
     appName: options.appName ?? 'market-ingest',
   });
   try {
