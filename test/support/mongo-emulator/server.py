@@ -19,7 +19,6 @@ import signal
 import sys
 import threading
 import traceback
-import weakref
 
 import bson
 from bson import Decimal128, Int64, ObjectId
@@ -29,6 +28,7 @@ import mockupdb
 import mongomock
 from mongomock import filtering, helpers, aggregate as mm_aggregate
 from mongomock.collection import Collection
+from mongomock.store import CollectionStore
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 MAX_WIRE_VERSION = 21  # MongoDB 7.0; driver v7 needs >= 9
@@ -47,10 +47,7 @@ _orig_bson_compare = filtering.bson_compare
 
 
 def _bson_compare(op, a, b, can_compare_types=True):
-    if isinstance(a, Decimal128):
-        a = a.to_decimal()
-    if isinstance(b, Decimal128):
-        b = b.to_decimal()
+    a, b = [x.to_decimal() if isinstance(x, Decimal128) else x for x in (a, b)]
     return _orig_bson_compare(op, a, b, can_compare_types)
 
 
@@ -68,9 +65,8 @@ _SIMPLE_DOC_TYPES = (str, ObjectId, int, float, Int64, bool, datetime.datetime, 
 
 def _iter_documents(self, filter):
     store = self._store
-    if store.is_empty:
-        filter_applies = filtering.filter_applies
-        filter_applies(filter, {})  # still validates the filter, like mongomock
+    if store.is_empty:  # (also expires TTL documents)
+        filtering.filter_applies(filter, {})  # still validates the filter, like mongomock
         return iter(())
     eqs = [(k, v) for k, v in filter.items()
            if type(v) in _SIMPLE_QUERY_TYPES and k[:1] != '$' and '.' not in k]
@@ -79,28 +75,24 @@ def _iter_documents(self, filter):
         candidates = [] if doc is None else [doc]
     else:
         candidates = list(store.documents)
-    if eqs:
-        candidates = [d for d in candidates if all(_may_equal(d.get(k, _MISSING), v) for k, v in eqs)]
+    # Last keys first: in {platform, shop_id, order_id} the last one is the selective one.
+    for k, v in reversed(eqs):
+        candidates = [d for d in candidates if (dv := d.get(k, _MISSING)) is not _MISSING
+                      and (type(dv) not in _SIMPLE_DOC_TYPES or dv == v)]
     return (d for d in candidates if filtering.filter_applies(filter, d))
 
 
-def _may_equal(doc_value, query_value):
-    if doc_value is _MISSING:
-        return False
-    return type(doc_value) not in _SIMPLE_DOC_TYPES or doc_value == query_value
+def _get_path(doc, field):
+    if '.' not in field:
+        return doc.get(field)
+    try:
+        return helpers.get_value_by_dot(doc, field)
+    except KeyError:
+        return None
 
 
 def _index_key(doc, fields):
-    out = {}
-    for field in fields:
-        if '.' in field:
-            try:
-                out[field] = helpers.get_value_by_dot(doc, field)
-            except KeyError:
-                out[field] = None
-        else:
-            out[field] = doc.get(field)
-    return out
+    return {field: _get_path(doc, field) for field in fields}
 
 
 def _ensure_uniques(self, new_data):
@@ -115,24 +107,47 @@ def _ensure_uniques(self, new_data):
         partial = index.get('partialFilterExpression')
         if partial is not None and not filtering.filter_applies(partial, new_data):
             continue
+        last = fields[-1] if '.' not in fields[-1] else None  # cheap first comparison
         for doc in self._store.documents:
-            if doc is new_data or doc.get('_id') == new_data.get('_id'):
+            if last is not None and doc.get(last) != key[last]:
                 continue
-            if _index_key(doc, fields) == key and (
+            if _index_key(doc, fields) == key and doc is not new_data and (
+                    doc.get('_id') != new_data.get('_id')) and (
                     partial is None or filtering.filter_applies(partial, doc)):
                 raise _dup_key_error(self.full_name, name, dict(index['key']), key)
 
 
 def _dup_key_error(ns, index_name, key_pattern, key_value):
-    shown = ', '.join('%s: %s' % (k, json.dumps(v) if isinstance(v, str) else v)
+    shown = ', '.join('%s: %s' % (k, json.dumps(v) if isinstance(v, str) else
+                                  "ObjectId('%s')" % v if isinstance(v, ObjectId) else v)
                       for k, v in key_value.items())
     msg = 'E11000 duplicate key error collection: %s index: %s dup key: { %s }' % (
         ns, index_name, shown)
-    return DuplicateKeyError(msg, 11000, {'keyPattern': key_pattern, 'keyValue': key_value})
+    # Details ride on attributes: pymongo would append them to str(exc) otherwise.
+    err = DuplicateKeyError(msg, 11000)
+    err.emulator_msg, err.key_info = msg, {'keyPattern': key_pattern, 'keyValue': key_value}
+    return err
 
 
 Collection._iter_documents = _iter_documents
 Collection._ensure_uniques = _ensure_uniques
+
+# 3. CollectionStore keeps documents in an OrderedDict, whose C iterator re-hashes every
+#    key (ObjectId.__hash__ is Python code). A plain dict keeps insertion order too.
+def _with_plain_dict(method):
+    def wrapper(self, *args):
+        method(self, *args)
+        self._documents = {}
+    return wrapper
+
+
+CollectionStore.__init__ = _with_plain_dict(CollectionStore.__init__)
+CollectionStore.drop = _with_plain_dict(CollectionStore.drop)
+
+# 4. mockupdb formats every request and reply with repr() (a JSON dump) for its log even
+#    when not verbose; make that free.
+for _cls in (mockupdb.Request, mockupdb.OpQuery, mockupdb.Reply, mockupdb.OpMsgReply):
+    _cls.__repr__ = lambda self: '<%s>' % type(self).__name__
 
 
 # ---------------------------------------------------------------- errors
@@ -145,21 +160,19 @@ class CommandError(Exception):
 def _error_fields(exc, coll=None, fallback_id=_MISSING):
     """(code, codeName, errmsg, extra) for an exception raised while executing an op."""
     if isinstance(exc, DuplicateKeyError):
-        details = exc.details or {}
-        if 'keyPattern' not in details and fallback_id is not _MISSING:
+        if not hasattr(exc, 'key_info') and fallback_id is not _MISSING:
             # mongomock raises the plain `_id` collision itself, without details.
             exc = _dup_key_error(coll.full_name if coll else '?', '_id_', {'_id': 1},
                                  {'_id': fallback_id})
-            details = exc.details
-        return 11000, 'DuplicateKey', str(exc), {
-            k: details[k] for k in ('keyPattern', 'keyValue') if k in details}
+        return 11000, 'DuplicateKey', getattr(exc, 'emulator_msg', str(exc)), dict(
+            getattr(exc, 'key_info', {}))
     if isinstance(exc, CommandError):
         return exc.reply['code'], exc.reply['codeName'], exc.reply['errmsg'], {}
     if isinstance(exc, NotImplementedError):
         return 238, 'NotImplemented', 'mongomock: %s' % exc, {}
     if isinstance(exc, PyMongoError):  # mongomock's OperationFailure / WriteError / ...
         return getattr(exc, 'code', None) or 2, 'BadValue', str(exc), {}
-    if isinstance(exc, (ValueError, TypeError, KeyError, bson.errors.InvalidDocument)):
+    if isinstance(exc, (ValueError, TypeError, bson.errors.InvalidDocument)):
         return 2, 'BadValue', '%s: %s' % (type(exc).__name__, exc), {}
     traceback.print_exc(file=sys.stderr)
     return 1, 'InternalError', '%s: %s' % (type(exc).__name__, exc), {}
@@ -175,8 +188,6 @@ class Emulator(object):
         self.client = mongomock.MongoClient()
         self.lock = threading.Lock()  # mockupdb runs one thread per connection
         self.verbose = verbose
-        self.conn_ids = weakref.WeakKeyDictionary()
-        self.next_conn_id = 1
         self.handlers = {
             'hello': self.hello, 'isMaster': self.hello, 'ismaster': self.hello,
             'ping': lambda db, cmd: {}, 'buildInfo': self.build_info, 'buildinfo': self.build_info,
@@ -185,9 +196,8 @@ class Emulator(object):
             'whatsmyuri': lambda db, cmd: {'you': '127.0.0.1:0'},
             'connectionStatus': lambda db, cmd: {'authInfo': {
                 'authenticatedUsers': [], 'authenticatedUserRoles': []}},
-            'endSessions': lambda db, cmd: {}, 'startSession': self.start_session,
-            'refreshSessions': lambda db, cmd: {}, 'killSessions': lambda db, cmd: {},
-            'killAllSessions': lambda db, cmd: {},
+            'endSessions': lambda db, cmd: {}, 'refreshSessions': lambda db, cmd: {},
+            'killSessions': lambda db, cmd: {}, 'killAllSessions': lambda db, cmd: {},
             'killCursors': lambda db, cmd: {'cursorsKilled': [], 'cursorsAlive': [],
                                             'cursorsUnknown': [],
                                             'cursorsNotFound': list(cmd.get('cursors', []))},
@@ -208,9 +218,10 @@ class Emulator(object):
     def handle(self, request):
         try:
             if isinstance(request, (mockupdb.OpMsg, mockupdb.Command)):
-                reply = self.run_command(request)
-                # moreToCome (w:0): the client expects no reply at all.
-                if not (isinstance(request, mockupdb.OpMsg) and request.flags & 2):
+                # OP_MSG flag bit 1 = moreToCome (w:0 writes, endSessions): send no reply.
+                no_reply = isinstance(request, mockupdb.OpMsg) and bool(request.flags & 2)
+                reply = self.run_command(request, no_reply)
+                if not no_reply:
                     request.replies(reply)
             elif isinstance(request, (mockupdb.OpQuery, mockupdb.OpGetMore)):
                 request.fail('legacy opcodes are not supported by the emulator')
@@ -219,7 +230,7 @@ class Emulator(object):
             traceback.print_exc(file=sys.stderr)
         return True
 
-    def run_command(self, request):
+    def run_command(self, request, no_reply=False):
         cmd = request.doc
         if '$query' in cmd:  # legacy OP_QUERY wrapping
             cmd = cmd['$query']
@@ -243,8 +254,9 @@ class Emulator(object):
             reply = dict(ok=0, errmsg=errmsg, code=code, codeName=code_name, **extra)
         reply.setdefault('ok', 1)
         if self.verbose:
-            print('%s.%s -> ok=%s %s' % (db, name, reply['ok'], reply.get('errmsg', '')),
-                  file=sys.stderr, flush=True)
+            print('%s %s.%s%s -> ok=%s %s' % (
+                type(request).__name__, db, name, ' (moreToCome)' if no_reply else '',
+                reply['ok'], reply.get('errmsg', '')), file=sys.stderr, flush=True)
         return reply
 
     def coll(self, db, cmd, key):
@@ -255,17 +267,12 @@ class Emulator(object):
 
     # -- handshake & admin
     def hello(self, db, cmd, request):
-        with self.lock:
-            sock = request._client
-            if sock not in self.conn_ids:
-                self.conn_ids[sock] = self.next_conn_id
-                self.next_conn_id += 1
-            conn_id = self.conn_ids[sock]
+        # connectionId: the client's TCP port is unique per live connection.
         # No topologyVersion on purpose: it would switch the driver to streaming hello.
         return {'helloOk': True, 'ismaster': True, 'isWritablePrimary': True,
                 'maxBsonObjectSize': 16777216, 'maxMessageSizeBytes': 48000000,
                 'maxWriteBatchSize': 100000, 'localTime': datetime.datetime.utcnow(),
-                'logicalSessionTimeoutMinutes': 30, 'connectionId': conn_id,
+                'logicalSessionTimeoutMinutes': 30, 'connectionId': request.client_port,
                 'minWireVersion': 0, 'maxWireVersion': MAX_WIRE_VERSION, 'readOnly': False}
 
     def build_info(self, db, cmd):
@@ -274,23 +281,19 @@ class Emulator(object):
                 'storageEngines': ['mongomock'], 'modules': [],
                 'emulator': 'mongomock %s' % mongomock.__version__}
 
-    def start_session(self, db, cmd):
-        return {'id': {'id': bson.Binary(os.urandom(16), 4)}, 'timeoutMinutes': 30}
-
     def no_transactions(self, db, cmd):
         raise CommandError(20, 'IllegalOperation',
                            'Transaction numbers are only allowed on a replica set member or mongos')
 
     # -- writes
-    def _write_batch(self, coll, cmd, ops, apply_op):
+    def _write_batch(self, coll, cmd, ops, apply_op, id_of=lambda op: _MISSING):
         """Run each op; collect writeErrors like mongod (ordered stops at the first)."""
         write_errors = []
         for i, op in enumerate(ops):
             try:
                 apply_op(i, op)
             except Exception as exc:
-                fallback = op.get('_id', _MISSING) if 'q' not in op else op['q'].get('_id', _MISSING)
-                code, code_name, errmsg, extra = _error_fields(exc, coll, fallback)
+                code, code_name, errmsg, extra = _error_fields(exc, coll, id_of(op))
                 write_errors.append(dict(index=i, code=code, codeName=code_name,
                                          errmsg=errmsg, **extra))
                 if cmd.get('ordered', True):
@@ -308,7 +311,8 @@ class Emulator(object):
             coll.insert_one(doc)
             counts['n'] += 1
 
-        errors = self._write_batch(coll, cmd, cmd.get('documents', []), apply_op)
+        errors = self._write_batch(coll, cmd, cmd.get('documents', []), apply_op,
+                                   lambda doc: doc.get('_id', _MISSING))
         return dict(counts, **({'writeErrors': errors} if errors else {}))
 
     def update(self, db, cmd):
@@ -336,13 +340,10 @@ class Emulator(object):
             if raw.get('upserted') is not None:
                 upserted.append({'index': i, '_id': raw['upserted']})
 
-        errors = self._write_batch(coll, cmd, cmd.get('updates', []), apply_op)
-        reply = dict(counts)
-        if upserted:
-            reply['upserted'] = upserted
-        if errors:
-            reply['writeErrors'] = errors
-        return reply
+        errors = self._write_batch(coll, cmd, cmd.get('updates', []), apply_op,
+                                   lambda op: (op.get('q') or {}).get('_id', _MISSING))
+        return dict(counts, **({'upserted': upserted} if upserted else {}),
+                    **({'writeErrors': errors} if errors else {}))
 
     def delete(self, db, cmd):
         coll = self.coll(db, cmd, 'delete')
@@ -357,37 +358,31 @@ class Emulator(object):
 
     def find_and_modify(self, db, cmd):
         coll = self.coll(db, cmd, 'findAndModify')
-        query, sort = cmd.get('query') or {}, list((cmd.get('sort') or {}).items()) or None
+        query, update, remove = cmd.get('query') or {}, cmd.get('update'), cmd.get('remove')
         projection = cmd.get('fields') or cmd.get('projection') or None
-        update, remove = cmd.get('update'), cmd.get('remove', False)
         if isinstance(update, list) or cmd.get('arrayFilters'):
             raise NotImplementedError('pipeline updates / arrayFilters are not supported')
-        if update is None and not remove:
-            raise CommandError(9, 'FailedToParse', 'Either an update or remove=true must be specified')
+        if (update is None) != bool(remove):
+            raise CommandError(9, 'FailedToParse', 'specify exactly one of update or remove')
+        old = coll.find_one(query, sort=list((cmd.get('sort') or {}).items()) or None)
+        before = old and coll.find_one({'_id': old['_id']}, projection)
+        if remove:
+            if old:
+                coll.delete_one({'_id': old['_id']})
+            return {'lastErrorObject': {'n': int(old is not None)}, 'value': before}
+        if old is None and not cmd.get('upsert'):
+            return {'lastErrorObject': {'n': 0, 'updatedExisting': False}, 'value': None}
+        fn = coll.update_one if _is_operator_update(update) else coll.replace_one
         try:
-            old = coll.find_one(query, sort=sort)
-            if old is None and not (cmd.get('upsert') and not remove):
-                return {'lastErrorObject': {'n': 0, 'updatedExisting': False} if not remove
-                        else {'n': 0}, 'value': None}
-            if old is not None:
-                before = coll.find_one({'_id': old['_id']}, projection)
-                if remove:
-                    coll.delete_one({'_id': old['_id']})
-                    return {'lastErrorObject': {'n': 1}, 'value': before}
-                target, upsert = {'_id': old['_id']}, False
-            else:
-                before, target, upsert = None, query, True
-            if _is_operator_update(update):
-                raw = coll.update_one(target, update, upsert=upsert).raw_result
-            else:
-                raw = coll.replace_one(target, update, upsert=upsert).raw_result
-        except DuplicateKeyError as exc:
+            raw = fn(query if old is None else {'_id': old['_id']}, update,
+                     upsert=old is None).raw_result
+        except DuplicateKeyError as exc:  # a findAndModify error is a command error
             code, code_name, errmsg, extra = _error_fields(exc, coll, query.get('_id', _MISSING))
             raise CommandError(code, code_name, errmsg, **extra)
-        doc_id = raw['upserted'] if raw.get('upserted') is not None else old['_id']
         leo = {'n': 1, 'updatedExisting': old is not None}
-        if raw.get('upserted') is not None:
+        if old is None:
             leo['upserted'] = raw['upserted']
+        doc_id = raw['upserted'] if old is None else old['_id']
         value = coll.find_one({'_id': doc_id}, projection) if cmd.get('new') else before
         return {'lastErrorObject': leo, 'value': value}
 
@@ -477,18 +472,14 @@ class Emulator(object):
         if target == '*':
             coll.drop_indexes()
             return {'nIndexesWas': len(current)}
-        names = target if isinstance(target, list) else [target]
-        for i, name in enumerate(names):
-            if isinstance(name, dict):
-                matches = [n for n, info in current.items() if info['key'] == list(name.items())]
-                if not matches:
-                    raise CommandError(27, 'IndexNotFound', "can't find index with key: %s" % name)
-                names[i] = matches[0]
+        by_key = {tuple(info['key']): name for name, info in current.items()}
+        names = [by_key.get(tuple(n.items()), n) if isinstance(n, dict) else n
+                 for n in (target if isinstance(target, list) else [target])]
         for name in names:
             if name == '_id_':
                 raise CommandError(72, 'InvalidOptions', 'cannot drop _id index')
-            if name not in current:
-                raise CommandError(27, 'IndexNotFound', 'index not found with name [%s]' % name)
+            if not isinstance(name, str) or name not in current:
+                raise CommandError(27, 'IndexNotFound', 'index not found: %s' % (name,))
         for name in names:
             coll.drop_index(name)
         return {'nIndexesWas': len(current)}
@@ -520,37 +511,27 @@ class Emulator(object):
         return {}
 
     def list_collections(self, db, cmd):
-        flt = cmd.get('filter') or {}
-        docs = []
-        for name in sorted(self.client[db].list_collection_names()):
-            doc = {'name': name, 'type': 'collection'}
-            if not cmd.get('nameOnly'):
-                doc.update(options={}, info={'readOnly': False},
-                           idIndex={'v': 2, 'key': {'_id': 1}, 'name': '_id_'})
-            if filtering.filter_applies(flt, doc):
-                docs.append(doc)
+        extra = {} if cmd.get('nameOnly') else {
+            'options': {}, 'info': {'readOnly': False},
+            'idIndex': {'v': 2, 'key': {'_id': 1}, 'name': '_id_'}}
+        docs = [dict(name=name, type='collection', **extra)
+                for name in sorted(self.client[db].list_collection_names())]
+        docs = [d for d in docs if filtering.filter_applies(cmd.get('filter') or {}, d)]
         return {'cursor': {'firstBatch': docs, 'id': Int64(0), 'ns': '%s.$cmd.listCollections' % db}}
 
     def list_databases(self, db, cmd):
-        flt = cmd.get('filter') or {}
-        docs = []
-        for name in sorted(self.client.list_database_names()):
-            doc = {'name': name} if cmd.get('nameOnly') else {
-                'name': name, 'sizeOnDisk': 0, 'empty': False}
-            if filtering.filter_applies(flt, doc):
-                docs.append(doc)
+        extra = {} if cmd.get('nameOnly') else {'sizeOnDisk': 0, 'empty': False}
+        docs = [dict(name=name, **extra) for name in sorted(self.client.list_database_names())]
+        docs = [d for d in docs if filtering.filter_applies(cmd.get('filter') or {}, d)]
         return {'databases': docs, 'totalSize': 0, 'totalSizeMb': 0}
 
 
 # ---------------------------------------------------------------- process lifetime
 def _shutdown(*_args):
-    # Everything lives in memory: nothing to flush but the streams. os._exit also avoids
-    # waiting for mockupdb's connection threads and its atexit join.
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    finally:
-        os._exit(0)
+    # Everything lives in memory: nothing to save. os._exit skips waiting for mockupdb's
+    # connection threads (and its atexit hook, which joins them for up to 10 s each).
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _watch_stdin():
