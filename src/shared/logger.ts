@@ -44,6 +44,8 @@ export interface LoggerFactoryOptions {
   destination?: DestinationStream;
   /** Force pretty output on or off; by default pretty only when stdout is a TTY. */
   pretty?: boolean;
+  /** Log to stderr (JSON), keeping stdout for a command's own output. */
+  stderr?: boolean;
 }
 
 export function createLogger(options: LoggerFactoryOptions): Logger {
@@ -55,6 +57,7 @@ export function createLogger(options: LoggerFactoryOptions): Logger {
     formatters: { level: (label) => ({ level: label }) },
   };
   if (options.destination) return pino(base, options.destination);
+  if (options.stderr) return pino(base, pino.destination(2));
   const pretty = options.pretty ?? process.stdout.isTTY === true;
   if (pretty) {
     const prettyStream = loadPrettyStream();

@@ -73,6 +73,8 @@ export interface MappingContext {
 /** A webhook the marketplace failed to deliver and let us fetch later (Shopee lost pushes). */
 export interface LostWebhooks {
   events: WebhookEvent[];
+  /** More undelivered webhooks wait after these (fetch again after confirming). */
+  hasMore: boolean;
   /** Tells the marketplace these were consumed; call only after they are in the stream. */
   confirm(): Promise<void>;
 }

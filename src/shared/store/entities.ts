@@ -97,9 +97,17 @@ export function createEntityStore({ db }: { db: Db }): EntityStore {
         upsertedIndexes = Object.keys(result.upsertedIds).map(Number);
       } catch (error) {
         if (!(error instanceof MongoBulkWriteError)) throw mongoError(error);
-        const writeErrors = ([] as WriteError[]).concat(error.writeErrors);
-        const other = writeErrors.find((e) => e.code !== DUPLICATE_KEY);
-        if (other) throw mongoError(error);
+        // Only duplicate-key errors from the version guard mean "a newer version is stored".
+        // A MongoBulkWriteError can also carry a network failure with no writeErrors at all:
+        // then nothing is known to be written, and treating it as success would ack unwritten
+        // entries (found by the "MongoDB unreachable mid-batch" test).
+        const writeErrors = ([] as WriteError[]).concat(error.writeErrors ?? []);
+        const onlyGuardCollisions =
+          writeErrors.length > 0 &&
+          writeErrors.every((e) => e.code === DUPLICATE_KEY) &&
+          (error.code === undefined || error.code === DUPLICATE_KEY) &&
+          error.result.getWriteConcernError() === undefined;
+        if (!onlyGuardCollisions) throw mongoError(error);
         for (const writeError of writeErrors) outcomes[writeError.index] = 'unchanged';
         upsertedIndexes = Object.keys(error.result.upsertedIds).map(Number);
       }

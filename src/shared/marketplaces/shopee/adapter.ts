@@ -1,0 +1,119 @@
+/**
+ * Shopee behind the MarketplaceAdapter interface: the webhook handler (injected), the API client,
+ * the pure mappers, and lost-push recovery.
+ */
+import type { Dispatcher } from 'undici';
+
+import type { ShopeeConfig } from '../../config.js';
+import { toAppError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type {
+  LostWebhooks,
+  MarketplaceAdapter,
+  RateLimiter,
+  TokenPersistence,
+  WebhookEvent,
+  WebhookHandler,
+} from '../types.js';
+import { createShopeeClient, type ShopeeClient, type ShopeeClientOptions } from './client.js';
+import { lostPushBody, mapShopeeDocument } from './dto.js';
+
+export interface ShopeeAdapterOptions {
+  config: Pick<ShopeeConfig, 'partnerId' | 'partnerKey' | 'apiBaseUrl'>;
+  webhook: WebhookHandler;
+  limiter: RateLimiter;
+  tokens: TokenPersistence;
+  logger: Logger;
+  /** Not owned by the adapter. */
+  dispatcher?: Dispatcher;
+  timeoutMs: number;
+  maxAttempts: number;
+  detailBatchSize: number;
+  /** Fine tuning and test seams passed to the client (clock, retry schedule, concurrency, tracking). */
+  client?: Partial<
+    Pick<ShopeeClientOptions, 'now' | 'retry' | 'concurrency' | 'refreshBeforeMs' | 'fetchTrackingNumbers'>
+  >;
+}
+
+/** `hasMore`: Shopee holds further lost pushes; fetch again after confirm(). */
+export type LostWebhookBatch = LostWebhooks & { hasMore: boolean };
+
+export interface ShopeeAdapter extends MarketplaceAdapter {
+  readonly client: ShopeeClient;
+  fetchLostWebhooks(): Promise<LostWebhookBatch>;
+}
+
+export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapter {
+  const { webhook } = options;
+  if (webhook.platform !== 'shopee') {
+    throw new TypeError(`a shopee adapter needs the shopee webhook handler, got ${webhook.platform}`);
+  }
+  const log = options.logger.child({ component: 'shopee-adapter', platform: 'shopee' });
+  const client = createShopeeClient({
+    ...options.config,
+    limiter: options.limiter,
+    tokens: options.tokens,
+    logger: options.logger,
+    dispatcher: options.dispatcher,
+    timeoutMs: options.timeoutMs,
+    maxAttempts: options.maxAttempts,
+    detailBatchSize: options.detailBatchSize,
+    ...options.client,
+  });
+
+  return {
+    platform: 'shopee',
+    webhook,
+    client,
+
+    getDetails(shop, kind, ids) {
+      switch (kind) {
+        case 'order':
+          return client.getOrders(shop, ids);
+        case 'return':
+          return client.getReturns(shop, ids);
+        case 'product':
+          return client.getProducts(shop, ids);
+      }
+    },
+
+    listUpdated: (shop, kind, from, to) => client.listUpdated(shop, kind, from, to),
+
+    toDocument: (shop, kind, raw, context) => mapShopeeDocument(kind, raw, { shopId: shop.shop_id, context }),
+
+    /**
+     * One batch (up to 100) of undelivered pushes, mapped exactly like delivered ones by the
+     * webhook handler; pushes of codes we do not handle are dropped (and confirmed with the
+     * rest). Call again after confirm() while `hasMore`: a batch of only unhandled pushes has no
+     * events although more may follow.
+     */
+    async fetchLostWebhooks() {
+      const batch = await client.getLostPushes();
+      const events: WebhookEvent[] = [];
+      for (const push of batch.pushes) {
+        try {
+          const outcome = webhook.toStreamEntry(Buffer.from(lostPushBody(push), 'utf8'));
+          if (outcome.handled) events.push(outcome.event);
+        } catch (error) {
+          // One malformed push must not hold back the others (they are confirmed together).
+          log.warn(
+            { code: push.code, shop_id: push.shop_id, err: toAppError(error).toJSON() },
+            'lost push skipped',
+          );
+        }
+      }
+      let confirmed = false;
+      return {
+        events,
+        hasMore: batch.hasNextPage,
+        async confirm() {
+          if (confirmed || batch.lastMessageId === null) return;
+          await client.confirmLostPushes(batch.lastMessageId);
+          confirmed = true;
+        },
+      };
+    },
+
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,355 @@
+/**
+ * Shopee Open Platform v2 objects and pure mappers to the canonical documents of CONTRACT §5.
+ *
+ * Each schema is tolerant of fields we do not read and strict on the ones we do. A record that
+ * fails it but has its id is still mapped, field by field, with `is_valid: false` and one
+ * readable line per problem in `validation_errors`; a record without an id throws ERR_MAPPING.
+ * Money: Shopee sends JSON numbers (35.97); they become Decimal128 through their shortest decimal
+ * string, never through float arithmetic (see money.ts).
+ *
+ * Two fields are not in the objects Shopee returns but added by the client from a second call,
+ * under Shopee's own names: an order's `tracking_no` (logistics/get_tracking_number, the name the
+ * code-4 push uses) and an item's `model` list (product/get_model_list).
+ */
+import { z } from 'zod';
+
+import {
+  idempotencyKey,
+  type BaseDocument,
+  type OrderDocument,
+  type OrderLineItem,
+  type ProductDocument,
+  type ProductSku,
+  type ReturnDocument,
+} from '../../documents.js';
+import { AppError } from '../../errors.js';
+import { decimalNumberSchema } from '../../money.js';
+import { dateToIsoWithOffset, toIsoWithOffset, unixSecondsSchema } from '../../time.js';
+import type { DetailKind, ListedEntity, MappingContext } from '../types.js';
+
+const PLATFORM = 'shopee';
+
+/** Order and return serial numbers are strings ("2511210ABCDEF1"). */
+const snSchema = z.string({ error: 'expected an id string' }).trim().min(1, 'expected a non-empty id');
+/** Item and model ids are JSON numbers (well below 2^53); stored as strings. Digit strings are accepted too. */
+const numericIdSchema = z.union(
+  [
+    z
+      .number()
+      .int()
+      .nonnegative()
+      .max(Number.MAX_SAFE_INTEGER)
+      .transform((n) => String(n)),
+    z.string().regex(/^\d{1,19}$/),
+  ],
+  { error: 'expected a numeric id' },
+);
+const text = z.string({ error: 'expected a string' });
+const optionalText = text.optional();
+const priceInfo = z.looseObject({
+  currency: text.min(1).optional(),
+  current_price: decimalNumberSchema,
+  original_price: decimalNumberSchema.optional(),
+});
+
+export const shopeeOrderSchema = z.looseObject({
+  order_sn: snSchema,
+  order_status: text,
+  currency: text.min(1),
+  total_amount: decimalNumberSchema,
+  create_time: unixSecondsSchema,
+  update_time: unixSecondsSchema,
+  /** Absent (or 0) until the order is paid. */
+  pay_time: unixSecondsSchema.optional(),
+  item_list: z.array(
+    z.looseObject({
+      item_id: numericIdSchema,
+      item_name: text,
+      model_id: numericIdSchema,
+      model_sku: optionalText,
+      model_quantity_purchased: z.number({ error: 'expected a quantity' }).int().nonnegative(),
+      model_discounted_price: decimalNumberSchema,
+    }),
+  ),
+  recipient_address: z
+    .looseObject({
+      name: optionalText,
+      phone: optionalText,
+      full_address: optionalText,
+      zipcode: optionalText,
+      region: optionalText,
+    })
+    .optional(),
+  tracking_no: optionalText,
+});
+
+/**
+ * returns/get_return_detail. Likely (MARKETPLACES.md names the endpoint, not the fields):
+ * return_sn, order_sn, status, refund_amount (number), currency, create_time, update_time, and
+ * return_solution (0 = return and refund, 1 = refund only).
+ */
+export const shopeeReturnSchema = z.looseObject({
+  return_sn: snSchema,
+  order_sn: snSchema,
+  status: text,
+  refund_amount: decimalNumberSchema,
+  currency: text.min(1),
+  create_time: unixSecondsSchema,
+  update_time: unixSecondsSchema,
+  return_solution: z.number().int().optional(),
+});
+
+/** product/get_item_base_info, with `model` added from get_model_list for items that have models. */
+export const shopeeProductSchema = z
+  .looseObject({
+    item_id: numericIdSchema,
+    item_name: text,
+    item_status: text,
+    create_time: unixSecondsSchema,
+    update_time: unixSecondsSchema,
+    item_sku: optionalText,
+    has_model: z.boolean({ error: 'expected a boolean' }),
+    price_info: z.array(priceInfo).optional(),
+    model: z
+      .array(
+        z.looseObject({
+          model_id: numericIdSchema,
+          model_sku: optionalText,
+          price_info: z.array(priceInfo).min(1, 'expected at least one price'),
+        }),
+      )
+      .optional(),
+  })
+  .superRefine((item, ctx) => {
+    if (!item.has_model && !item.price_info?.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['price_info'],
+        message: 'expected prices for an item without models',
+      });
+    }
+    if (item.has_model && item.model === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model'],
+        message: 'expected the models of an item with models',
+      });
+    }
+  });
+
+// ---------------------------------------------------------------------------------------------
+// Lenient readers: a field that does not fit its schema reads as null (the schema reports why).
+
+type Json = Record<string, unknown>;
+
+const isRecord = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const record = (value: unknown): Json => (isRecord(value) ? value : {});
+
+function read<T>(schema: z.ZodType<T>, value: unknown): T | null {
+  const result = schema.safeParse(value);
+  return result.success ? result.data : null;
+}
+
+const readArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+
+/** "total_amount: expected a decimal number" */
+export function describeValidation(error: z.ZodError | undefined): string[] {
+  if (!error) return [];
+  return error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.') || '(record)';
+    return `${path}: ${issue.message.replace(/^Invalid input: /, '')}`;
+  });
+}
+
+export interface MapInput {
+  shopId: string;
+  context: MappingContext;
+}
+
+function requireId<T>(kind: DetailKind, field: string, schema: z.ZodType<T>, raw: unknown): T {
+  const value = isRecord(raw) ? read(schema, raw[field]) : null;
+  if (value === null) {
+    throw new AppError('ERR_MAPPING', `${PLATFORM} ${kind} has no ${field}: cannot be matched to a document`);
+  }
+  return value;
+}
+
+/** Shopee writes 0 for times that have not happened (an unpaid order's pay_time). */
+const positiveTime = (value: unknown) => {
+  const seconds = read(unixSecondsSchema, value);
+  return seconds === null || seconds === 0 ? null : seconds;
+};
+
+function base(input: MapInput, entityId: string, raw: Json, error: z.ZodError | undefined): BaseDocument {
+  const { context } = input;
+  const offset = context.timezoneOffset;
+  const created = positiveTime(raw.create_time);
+  const updated = read(unixSecondsSchema, raw.update_time);
+  const validationErrors = describeValidation(error);
+  return {
+    platform: PLATFORM,
+    shop_id: input.shopId,
+    version: updated ?? 0,
+    idempotency_key: idempotencyKey(PLATFORM, input.shopId, entityId),
+    create_time: created === null ? null : toIsoWithOffset(created, offset),
+    update_time: updated === null ? null : toIsoWithOffset(updated, offset),
+    details_fetched_at: dateToIsoWithOffset(context.fetchedAt, offset),
+    synced_at: dateToIsoWithOffset(context.syncedAt, offset),
+    sync_source: context.source,
+    is_valid: validationErrors.length === 0,
+    validation_errors: validationErrors,
+    raw,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export function mapShopeeOrder(raw: unknown, input: MapInput): OrderDocument {
+  const orderSn = requireId('order', 'order_sn', snSchema, raw);
+  const order = record(raw);
+  const address = isRecord(order.recipient_address) ? order.recipient_address : null;
+  const lineItems: OrderLineItem[] = readArray(order.item_list).map((value) => {
+    const item = record(value);
+    return {
+      product_id: read(numericIdSchema, item.item_id),
+      sku_id: read(numericIdSchema, item.model_id),
+      name: read(text, item.item_name),
+      quantity: read(z.number().int().nonnegative(), item.model_quantity_purchased) ?? 0,
+      sale_price: read(decimalNumberSchema, item.model_discounted_price),
+    };
+  });
+  const paid = positiveTime(order.pay_time);
+  return {
+    ...base(input, orderSn, order, shopeeOrderSchema.safeParse(order).error),
+    order_id: orderSn,
+    status: read(text, order.order_status),
+    currency: read(text.min(1), order.currency),
+    total_amount: read(decimalNumberSchema, order.total_amount),
+    line_items: lineItems,
+    recipient_address: address && {
+      name: read(text, address.name),
+      phone: read(text, address.phone),
+      full_address: read(text, address.full_address),
+      postal_code: read(text, address.zipcode),
+      region: read(text, address.region),
+    },
+    paid_time: paid === null ? null : toIsoWithOffset(paid, input.context.timezoneOffset),
+    tracking_number: read(text.min(1), order.tracking_no),
+  };
+}
+
+/** Shopee's return_solution as TikTok-style return types, so both platforms read alike. */
+const RETURN_SOLUTIONS: Record<number, string> = { 0: 'RETURN_AND_REFUND', 1: 'REFUND' };
+
+export function mapShopeeReturn(raw: unknown, input: MapInput): ReturnDocument {
+  const returnSn = requireId('return', 'return_sn', snSchema, raw);
+  const item = record(raw);
+  const solution = read(z.number().int(), item.return_solution);
+  return {
+    ...base(input, returnSn, item, shopeeReturnSchema.safeParse(item).error),
+    return_id: returnSn,
+    order_id: read(snSchema, item.order_sn),
+    status: read(text, item.status),
+    return_type: solution === null ? null : (RETURN_SOLUTIONS[solution] ?? String(solution)),
+    refund_amount: read(decimalNumberSchema, item.refund_amount),
+    currency: read(text.min(1), item.currency),
+  };
+}
+
+export function mapShopeeProduct(raw: unknown, input: MapInput): ProductDocument {
+  const itemId = requireId('product', 'item_id', numericIdSchema, raw);
+  const item = record(raw);
+  const firstPrice = (prices: unknown) => record(readArray(prices)[0]);
+  const itemPrice = firstPrice(item.price_info);
+  const itemCurrency = read(text.min(1), itemPrice.currency);
+  const skus: ProductSku[] = [];
+  if (item.has_model === true) {
+    for (const value of readArray(item.model)) {
+      const model = record(value);
+      const modelId = read(numericIdSchema, model.model_id);
+      if (modelId === null) continue; // reported by the schema; a sku without an id cannot be keyed
+      const price = firstPrice(model.price_info);
+      skus.push({
+        sku_id: modelId,
+        seller_sku: read(text, model.model_sku),
+        price: read(decimalNumberSchema, price.current_price),
+        currency: read(text.min(1), price.currency) ?? itemCurrency,
+      });
+    }
+  } else if (Object.keys(itemPrice).length > 0) {
+    // An item without models is its own single sku; Shopee orders name it model_id 0.
+    skus.push({
+      sku_id: '0',
+      seller_sku: read(text, item.item_sku),
+      price: read(decimalNumberSchema, itemPrice.current_price),
+      currency: itemCurrency,
+    });
+  }
+  return {
+    ...base(input, itemId, item, shopeeProductSchema.safeParse(item).error),
+    product_id: itemId,
+    status: read(text, item.item_status),
+    title: read(text, item.item_name),
+    skus,
+  };
+}
+
+export function mapShopeeDocument(kind: DetailKind, raw: unknown, input: MapInput) {
+  switch (kind) {
+    case 'order':
+      return mapShopeeOrder(raw, input);
+    case 'return':
+      return mapShopeeReturn(raw, input);
+    case 'product':
+      return mapShopeeProduct(raw, input);
+  }
+}
+
+/** Id and update_time of a listed object (returns, items); undefined when either is unusable. */
+export function shopeeListedEntity(kind: DetailKind, raw: unknown): ListedEntity | undefined {
+  const item = record(raw);
+  const id =
+    kind === 'order'
+      ? read(snSchema, item.order_sn)
+      : kind === 'return'
+        ? read(snSchema, item.return_sn)
+        : read(numericIdSchema, item.item_id);
+  const version = read(unixSecondsSchema, item.update_time);
+  return id === null || version === null ? undefined : { id, version };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lost pushes (push/get_lost_push_message).
+
+export const lostPushSchema = z.looseObject({
+  shop_id: z.number().int().nonnegative().optional(),
+  code: z.number().int(),
+  timestamp: z.number().int().nonnegative(),
+  /** Shopee sends the push's data as a JSON string; an object is accepted too. */
+  data: z.union([z.string(), z.record(z.string(), z.unknown())]),
+});
+
+export type LostPush = z.output<typeof lostPushSchema>;
+
+/**
+ * The body the push would have had: `{data, shop_id, code, timestamp}` serialised. Mapping it
+ * through the webhook handler gives a lost push exactly the kind, entity, version and event id
+ * (SHA-256 of this JSON) rules of a delivered one.
+ */
+export function lostPushBody(push: LostPush): string {
+  let data: unknown = push.data;
+  if (typeof data === 'string') {
+    try {
+      data = JSON.parse(data) as unknown;
+    } catch {
+      throw new AppError('ERR_MARKETPLACE_RESPONSE', 'shopee lost push whose data is not JSON');
+    }
+  }
+  const body: Record<string, unknown> = { data };
+  if (push.shop_id !== undefined) body.shop_id = push.shop_id;
+  body.code = push.code;
+  body.timestamp = push.timestamp;
+  return JSON.stringify(body);
+}

@@ -1,0 +1,72 @@
+/**
+ * TikTok Shop behind the MarketplaceAdapter interface: the webhook handler (injected), the API
+ * client and the pure mappers.
+ */
+import type { Dispatcher } from 'undici';
+
+import type { TikTokConfig } from '../../config.js';
+import type { Logger } from '../../logger.js';
+import type { MarketplaceAdapter, RateLimiter, TokenPersistence, WebhookHandler } from '../types.js';
+import { createTikTokClient, type TikTokClient, type TikTokClientOptions } from './client.js';
+import { mapTikTokDocument } from './dto.js';
+
+export interface TikTokAdapterOptions {
+  config: Pick<TikTokConfig, 'appKey' | 'appSecret' | 'apiBaseUrl' | 'authBaseUrl'>;
+  webhook: WebhookHandler;
+  limiter: RateLimiter;
+  tokens: TokenPersistence;
+  logger: Logger;
+  /** Not owned by the adapter. */
+  dispatcher?: Dispatcher;
+  timeoutMs: number;
+  maxAttempts: number;
+  detailBatchSize: number;
+  /** Fine tuning and test seams passed to the client (clock, retry schedule, concurrency). */
+  client?: Partial<
+    Pick<TikTokClientOptions, 'now' | 'retry' | 'concurrency' | 'refreshBeforeMs' | 'returnIdsFilter'>
+  >;
+}
+
+export interface TikTokAdapter extends MarketplaceAdapter {
+  readonly client: TikTokClient;
+}
+
+export function createTikTokAdapter(options: TikTokAdapterOptions): TikTokAdapter {
+  if (options.webhook.platform !== 'tiktok') {
+    throw new TypeError(`a tiktok adapter needs the tiktok webhook handler, got ${options.webhook.platform}`);
+  }
+  const client = createTikTokClient({
+    ...options.config,
+    limiter: options.limiter,
+    tokens: options.tokens,
+    logger: options.logger,
+    dispatcher: options.dispatcher,
+    timeoutMs: options.timeoutMs,
+    maxAttempts: options.maxAttempts,
+    detailBatchSize: options.detailBatchSize,
+    ...options.client,
+  });
+
+  return {
+    platform: 'tiktok',
+    webhook: options.webhook,
+    client,
+
+    getDetails(shop, kind, ids) {
+      switch (kind) {
+        case 'order':
+          return client.getOrders(shop, ids);
+        case 'return':
+          return client.getReturns(shop, ids);
+        case 'product':
+          return client.getProducts(shop, ids);
+      }
+    },
+
+    listUpdated: (shop, kind, from, to) => client.listUpdated(shop, kind, from, to),
+
+    toDocument: (shop, kind, raw, context) => mapTikTokDocument(kind, raw, { shopId: shop.shop_id, context }),
+
+    close: () => client.close(),
+  };
+}

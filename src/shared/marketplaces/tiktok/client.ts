@@ -1,0 +1,416 @@
+/**
+ * TikTok Shop API client (version 202309): signed calls, detail fetches chunked to the detail
+ * batch size, listings as async iterators over `page_token` pages, and token refresh.
+ *
+ * Every shop-scoped call goes through the TokenManager (refresh before expiry, once on an auth
+ * error) and the HttpContext (rate limiter, timeout, retries). Responses are checked against the
+ * envelope `{code, message, request_id, data}`; the objects inside are returned as received, for
+ * the mappers in dto.ts to validate.
+ */
+import type { Dispatcher } from 'undici';
+import { z } from 'zod';
+
+import { AppError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { toUnixSeconds } from '../../time.js';
+import {
+  chunk,
+  createHttpContext,
+  httpStatusOf,
+  mapConcurrent,
+  platformCodeOf,
+  type ApiFailure,
+  type HttpContextOptions,
+} from '../http.js';
+import { createTokenManager, type TokenManager } from '../tokens.js';
+import type { DetailKind, ListedEntity, RateLimiter, Shop, ShopTokens, TokenPersistence } from '../types.js';
+import { tiktokListedEntity, TIKTOK_ID_FIELD } from './dto.js';
+import { TIKTOK_ACCESS_TOKEN_HEADER, tiktokSignedQuery } from './signing.js';
+
+export const TIKTOK_PATHS = {
+  orderDetail: '/order/202309/orders',
+  orderSearch: '/order/202309/orders/search',
+  // Likely (MARKETPLACES.md): same paging as order search.
+  returnSearch: '/return_refund/202309/returns/search',
+  productDetail: (productId: string) => `/product/202309/products/${encodeURIComponent(productId)}`,
+  // Likely: not in MARKETPLACES.md; same request shape as order search.
+  productSearch: '/product/202309/products/search',
+  tokenRefresh: '/api/v2/token/refresh',
+} as const;
+
+/**
+ * TikTok error codes with a retry meaning; any other non-zero code is ERR_MARKETPLACE_REJECTED.
+ * Only 36009002 is documented in MARKETPLACES.md; the others are likely and kept here to extend.
+ */
+export const TIKTOK_ERROR_CODES = {
+  rateLimited: [36009002],
+  auth: [105001, 105002, 105003],
+  transient: [36009003],
+  /** "does not exist" answers to a single-object fetch: the object is absent, not an error. */
+  notFound: [12052048],
+} as const;
+
+/** Ids per detail call: the API's maximum. */
+export const TIKTOK_MAX_DETAIL_IDS = 50;
+const SEARCH_PAGE_SIZE = 100;
+/** A by-id returns search fits one page; a second is read only in case the marketplace splits it. */
+const MAX_RETURN_FILTER_PAGES = 2;
+
+const envelopeSchema = z.looseObject({
+  code: z.number().int(),
+  message: z.string().optional(),
+  request_id: z.string().optional(),
+});
+
+export function classifyTikTokResponse(body: unknown): ApiFailure | undefined {
+  const parsed = envelopeSchema.safeParse(body);
+  if (!parsed.success) {
+    return {
+      code: 'ERR_MARKETPLACE_RESPONSE',
+      platformCode: 'envelope',
+      message: 'not a TikTok response envelope',
+    };
+  }
+  const { code, message, request_id: requestId } = parsed.data;
+  if (code === 0) return undefined;
+  const described = `code ${code}: ${message ?? 'no message'}${requestId ? ` (request_id ${requestId})` : ''}`;
+  const is = (list: readonly number[]) => list.includes(code);
+  const kind = is(TIKTOK_ERROR_CODES.rateLimited)
+    ? 'ERR_MARKETPLACE_RATE_LIMITED'
+    : is(TIKTOK_ERROR_CODES.auth)
+      ? 'ERR_MARKETPLACE_AUTH'
+      : is(TIKTOK_ERROR_CODES.transient)
+        ? 'ERR_MARKETPLACE_TRANSIENT'
+        : 'ERR_MARKETPLACE_REJECTED';
+  return { code: kind, platformCode: String(code), message: described };
+}
+
+const dataSchema = <T extends z.ZodType>(data: T) => z.looseObject({ data });
+const objects = z
+  .array(z.unknown())
+  .nullish()
+  .transform((list) => list ?? []);
+const pageToken = z
+  .string()
+  .nullish()
+  .transform((token) => token ?? '');
+
+const orderListSchema = dataSchema(z.looseObject({ orders: objects }));
+const orderPageSchema = dataSchema(z.looseObject({ orders: objects, next_page_token: pageToken }));
+const returnPageSchema = dataSchema(z.looseObject({ return_orders: objects, next_page_token: pageToken }));
+const productPageSchema = dataSchema(z.looseObject({ products: objects, next_page_token: pageToken }));
+
+interface SearchPage {
+  items: unknown[];
+  next: string;
+}
+
+/** The search endpoint of each kind and where its page keeps the objects. */
+const SEARCHES: Record<DetailKind, { name: string; path: string; page: (body: unknown) => SearchPage }> = {
+  order: {
+    name: 'search_orders',
+    path: TIKTOK_PATHS.orderSearch,
+    page: (body) => {
+      const { data } = parse(orderPageSchema, body, 'search_orders');
+      return { items: data.orders, next: data.next_page_token };
+    },
+  },
+  return: {
+    name: 'search_returns',
+    path: TIKTOK_PATHS.returnSearch,
+    page: (body) => {
+      const { data } = parse(returnPageSchema, body, 'search_returns');
+      return { items: data.return_orders, next: data.next_page_token };
+    },
+  },
+  product: {
+    name: 'search_products',
+    path: TIKTOK_PATHS.productSearch,
+    page: (body) => {
+      const { data } = parse(productPageSchema, body, 'search_products');
+      return { items: data.products, next: data.next_page_token };
+    },
+  },
+};
+const productSchema = dataSchema(z.looseObject({}));
+const refreshSchema = dataSchema(
+  z.looseObject({
+    access_token: z.string().min(1),
+    access_token_expire_in: z.number().int().positive(),
+    refresh_token: z.string().min(1),
+  }),
+);
+
+export interface TikTokClientOptions {
+  appKey: string;
+  appSecret: string;
+  apiBaseUrl: string;
+  authBaseUrl: string;
+  limiter: RateLimiter;
+  tokens: TokenPersistence;
+  logger: Logger;
+  /** Not owned: closed by whoever created it. */
+  dispatcher?: Dispatcher;
+  timeoutMs: number;
+  maxAttempts: number;
+  /** Ids per detail call, at most 50. */
+  detailBatchSize: number;
+  /** Detail calls of one getDetails in flight at once (the rate limiter still paces them). */
+  concurrency?: number;
+  /** ms since the epoch: request timestamps and token expiry. */
+  now?: () => number;
+  /** Retry tuning and test seams (sleep, random). */
+  retry?: Pick<
+    HttpContextOptions,
+    'backoffBaseMs' | 'backoffMaxMs' | 'maxRetryAfterMs' | 'defaultPenaltyMs' | 'sleep' | 'random'
+  >;
+  refreshBeforeMs?: number;
+  /**
+   * Body field that filters a returns search by return id. Likely `return_ids` (the 202309 search
+   * filters); configurable until confirmed against the partner documentation.
+   */
+  returnIdsFilter?: string;
+}
+
+export interface TikTokClient {
+  readonly tokens: TokenManager;
+  getOrders(shop: Shop, ids: readonly string[]): Promise<unknown[]>;
+  getReturns(shop: Shop, ids: readonly string[]): Promise<unknown[]>;
+  getProducts(shop: Shop, ids: readonly string[]): Promise<unknown[]>;
+  /** Pages of entities with update_time in [from, to). */
+  listUpdated(shop: Shop, kind: DetailKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
+  /** Calls the refresh endpoint (the TokenManager decides when). */
+  refreshTokens(shop: Shop, refreshToken: string): Promise<ShopTokens>;
+  close(): Promise<void>;
+}
+
+export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
+  const now = options.now ?? Date.now;
+  const batchSize = Math.max(1, Math.min(options.detailBatchSize, TIKTOK_MAX_DETAIL_IDS));
+  const concurrency = options.concurrency ?? 4;
+  const returnIdsFilter = options.returnIdsFilter ?? 'return_ids';
+  const log = options.logger.child({ component: 'tiktok-client', platform: 'tiktok' });
+  const http = createHttpContext({
+    platform: 'tiktok',
+    baseUrl: options.apiBaseUrl,
+    classify: classifyTikTokResponse,
+    limiter: options.limiter,
+    logger: options.logger,
+    timeoutMs: options.timeoutMs,
+    maxAttempts: options.maxAttempts,
+    dispatcher: options.dispatcher,
+    now,
+    ...options.retry,
+  });
+
+  async function refreshTokens(shop: Shop, refreshToken: string): Promise<ShopTokens> {
+    const body = await http.send({
+      name: 'token_refresh',
+      method: 'GET',
+      baseUrl: options.authBaseUrl,
+      path: TIKTOK_PATHS.tokenRefresh,
+      budgetKey: shop.shop_id,
+      prepare: () => ({
+        query: {
+          app_key: options.appKey,
+          app_secret: options.appSecret,
+          refresh_token: refreshToken,
+          grant_type: 'refresh_token',
+        },
+      }),
+    });
+    const { data } = parse(refreshSchema, body, 'token_refresh');
+    // Documented as a unix time (likely); a small number would be a lifetime in seconds instead.
+    const expiresAt =
+      data.access_token_expire_in > 1_000_000_000
+        ? data.access_token_expire_in
+        : toUnixSeconds(now()) + data.access_token_expire_in;
+    return {
+      access_token: data.access_token,
+      refresh_token: data.refresh_token,
+      access_token_expires_at: new Date(expiresAt * 1000),
+    };
+  }
+
+  const tokens = createTokenManager({
+    platform: 'tiktok',
+    refresh: refreshTokens,
+    persistence: options.tokens,
+    logger: options.logger,
+    refreshBeforeMs: options.refreshBeforeMs,
+    now,
+  });
+
+  /** One signed, shop-scoped call with the shop's current token (refreshed once on an auth error). */
+  function call(
+    shop: Shop,
+    name: string,
+    method: 'GET' | 'POST',
+    path: string,
+    params: Record<string, string> = {},
+    jsonBody?: unknown,
+  ): Promise<unknown> {
+    const cipher = shop.shop_cipher;
+    if (!cipher) {
+      return Promise.reject(
+        new AppError(
+          'ERR_MARKETPLACE_REJECTED',
+          `tiktok shop ${shop.shop_id} has no shop_cipher (set it with: shops add --shop-cipher)`,
+        ),
+      );
+    }
+    const body = jsonBody === undefined ? undefined : JSON.stringify(jsonBody);
+    return tokens.withAccessToken(shop, (accessToken) =>
+      http.send({
+        name,
+        method,
+        path,
+        budgetKey: shop.shop_id,
+        prepare: () => ({
+          query: tiktokSignedQuery({
+            appKey: options.appKey,
+            appSecret: options.appSecret,
+            method,
+            path,
+            params,
+            shopCipher: cipher,
+            timestamp: toUnixSeconds(now()),
+            body,
+          }),
+          headers: {
+            [TIKTOK_ACCESS_TOKEN_HEADER]: accessToken,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          body,
+        }),
+      }),
+    );
+  }
+
+  /** Follows `next_page_token` until it is empty. */
+  async function* pages(
+    fetchPage: (token: string) => Promise<SearchPage>,
+  ): AsyncGenerator<unknown[], void, undefined> {
+    let token = '';
+    const seen = new Set<string>();
+    for (;;) {
+      const { items, next } = await fetchPage(token);
+      yield items;
+      if (!next) return;
+      if (seen.has(next)) {
+        throw new AppError(
+          'ERR_MARKETPLACE_RESPONSE',
+          `tiktok returned page token ${next} twice; stopping to avoid a loop`,
+        );
+      }
+      seen.add(next);
+      token = next;
+    }
+  }
+
+  function search(
+    shop: Shop,
+    kind: DetailKind,
+    body: Record<string, unknown>,
+    pageSize: number,
+    token: string,
+  ) {
+    const params: Record<string, string> = { page_size: String(pageSize) };
+    if (token) params.page_token = token;
+    const { name, path, page } = SEARCHES[kind];
+    return call(shop, name, 'POST', path, params, body).then(page);
+  }
+
+  return {
+    tokens,
+
+    async getOrders(shop, ids) {
+      const batches = await mapConcurrent(chunk(unique(ids), batchSize), concurrency, async (batch) => {
+        const response = await call(shop, 'get_order_detail', 'GET', TIKTOK_PATHS.orderDetail, {
+          ids: batch.join(','),
+        });
+        return parse(orderListSchema, response, 'get_order_detail').data.orders;
+      });
+      return batches.flat();
+    },
+
+    async getReturns(shop, ids) {
+      // No by-id endpoint: search with a return id filter, at most one batch per search.
+      const batches = await mapConcurrent(chunk(unique(ids), batchSize), concurrency, async (batch) => {
+        const wanted = new Set(batch);
+        const found: unknown[] = [];
+        // If the filter were ignored the search would list every return: stop once all are found,
+        // and never read more pages than the batch could fill.
+        let pagesRead = 0;
+        for await (const items of pages((token) =>
+          search(shop, 'return', { [returnIdsFilter]: batch }, batch.length, token),
+        )) {
+          for (const item of items) {
+            const returnId = (item as Record<string, unknown> | null)?.[TIKTOK_ID_FIELD.return];
+            if (typeof returnId === 'string' && wanted.delete(returnId)) found.push(item);
+          }
+          pagesRead += 1;
+          if (wanted.size === 0 || pagesRead >= MAX_RETURN_FILTER_PAGES) break;
+        }
+        return found;
+      });
+      return batches.flat();
+    },
+
+    async getProducts(shop, ids) {
+      // One call per product: 202309 has no batch product detail.
+      const products = await mapConcurrent(unique(ids), concurrency, async (id) => {
+        try {
+          const response = await call(shop, 'get_product', 'GET', TIKTOK_PATHS.productDetail(id));
+          return parse(productSchema, response, 'get_product').data;
+        } catch (error) {
+          if (isNotFound(error)) {
+            log.debug({ shop_id: shop.shop_id, product_id: id }, 'product not found');
+            return undefined;
+          }
+          throw error;
+        }
+      });
+      return products.filter((product) => product !== undefined);
+    },
+
+    async *listUpdated(shop, kind, from, to) {
+      const body = { update_time_ge: toUnixSeconds(from), update_time_lt: Math.ceil(to.getTime() / 1000) };
+      for await (const items of pages((token) => search(shop, kind, body, SEARCH_PAGE_SIZE, token))) {
+        const listed: ListedEntity[] = [];
+        for (const item of items) {
+          const entity = tiktokListedEntity(kind, item);
+          if (entity) listed.push(entity);
+          else log.warn({ shop_id: shop.shop_id, kind }, 'listed object without id or update_time skipped');
+        }
+        yield listed;
+      }
+    },
+
+    refreshTokens,
+
+    close: () => http.close(),
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  const code = platformCodeOf(error);
+  return (
+    httpStatusOf(error) === 404 ||
+    (code !== undefined && (TIKTOK_ERROR_CODES.notFound as readonly number[]).includes(Number(code)))
+  );
+}
+
+function unique(ids: readonly string[]): string[] {
+  return [...new Set(ids)];
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown, endpoint: string): T {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new AppError(
+    'ERR_MARKETPLACE_RESPONSE',
+    `tiktok ${endpoint}: unexpected response (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'})`,
+  );
+}

@@ -1,0 +1,95 @@
+/**
+ * The composition root the worker and reconcile roles share: Redis and MongoDB clients, the
+ * shop store, the shared rate limiter and the marketplace adapters, built from the Config and
+ * closed together. Entry points stay thin: open a runtime, build the role, wait for a signal.
+ */
+import type { Config } from './config.js';
+import { resolveMongoUrl, resolveRedisUrl } from './config.js';
+import type { Logger } from './logger.js';
+import { closeAdapterRegistry, createAdapterRegistry } from './marketplaces/registry.js';
+import type { AdapterRegistry } from './marketplaces/types.js';
+import { createMetricsRegistry, type Registry } from './metrics.js';
+import { connectMongo, ensureIndexes, type MongoHandle } from './mongo.js';
+import { createRedisRateLimiter, type RedisRateLimiter } from './ratelimit.js';
+import { closeRedis, createRedis, type Redis } from './redis.js';
+import { createShopStore, type ShopStore } from './store/shops.js';
+
+export interface Runtime {
+  config: Readonly<Config>;
+  logger: Logger;
+  /** Command connection (never used for blocking reads). */
+  redis: Redis;
+  mongo: MongoHandle;
+  shops: ShopStore;
+  limiter: RedisRateLimiter;
+  adapters: AdapterRegistry;
+  metrics: Registry;
+  /** Opens another Redis connection owned by the runtime (e.g. the worker's blocking one). */
+  extraRedis(name: string, profile: 'default' | 'blocking'): Redis;
+  /** Closes adapters, limiter, Redis and MongoDB. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface OpenRuntimeOptions {
+  config: Readonly<Config>;
+  logger: Logger;
+  /** e.g. "worker", "reconcile", "start": names connections and labels metrics. */
+  role: string;
+  /** An existing metrics registry to add to (the all-in-one process shares one). */
+  metrics?: Registry;
+}
+
+export async function openRuntime(options: OpenRuntimeOptions): Promise<Runtime> {
+  const { config, logger, role } = options;
+  const redisUrl = resolveRedisUrl(config);
+  const redis = createRedis({ url: redisUrl, name: role, logger });
+  const extra: Redis[] = [];
+  let mongo: MongoHandle;
+  try {
+    mongo = await connectMongo({
+      url: resolveMongoUrl(config),
+      dbName: config.mongoDb,
+      logger,
+      appName: role,
+    });
+    await ensureIndexes(mongo.db);
+  } catch (error) {
+    await closeRedis(redis);
+    throw error;
+  }
+  const shops = createShopStore({ db: mongo.db, encryptionKey: config.tokenEncryptionKey });
+  const limiter = createRedisRateLimiter({
+    redis,
+    // Under the stream key: one deployment's namespace (and each test's own).
+    keyPrefix: `${config.streamKey}:ratelimit`,
+    budgets: { tiktok: config.tiktok?.rateLimitPerMinute, shopee: config.shopee?.rateLimitPerMinute },
+    logger,
+  });
+  const adapters = createAdapterRegistry({ config, limiter, tokens: shops, logger });
+  let closing: Promise<void> | undefined;
+
+  return {
+    config,
+    logger,
+    redis,
+    mongo,
+    shops,
+    limiter,
+    adapters,
+    metrics: options.metrics ?? createMetricsRegistry({ defaultLabels: { role } }),
+    extraRedis(name, profile) {
+      const client = createRedis({ url: redisUrl, name: `${role}-${name}`, logger, profile });
+      extra.push(client);
+      return client;
+    },
+    close() {
+      closing ??= (async () => {
+        await closeAdapterRegistry(adapters).catch(() => undefined);
+        await limiter.close();
+        await Promise.all([...extra, redis].map((client) => closeRedis(client)));
+        await mongo.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * The TikTok adapter against the fake marketplace over real HTTP: detail chunking, paging,
+ * returns and products, and the mapping of what came back.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { isAppError } from '../../src/shared/errors.js';
+import { createTikTokAdapter, type TikTokAdapter } from '../../src/shared/marketplaces/tiktok/adapter.js';
+import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
+import type { ListedEntity, Shop } from '../../src/shared/marketplaces/types.js';
+import { memoryTokenStore, unlimitedLimiter } from '../support/fake-marketplace/deps.js';
+import {
+  FAKE_ENDPOINTS,
+  startFakeMarketplace,
+  type FakeMarketplace,
+} from '../support/fake-marketplace/index.js';
+import { silentLogger } from '../support/context.js';
+
+const E = FAKE_ENDPOINTS.tiktok;
+let fake: FakeMarketplace;
+let adapter: TikTokAdapter;
+let shop: Shop;
+
+function makeAdapter(overrides: { appSecret?: string } = {}) {
+  return createTikTokAdapter({
+    config: {
+      appKey: fake.credentials.tiktok.appKey,
+      appSecret: overrides.appSecret ?? fake.credentials.tiktok.appSecret,
+      apiBaseUrl: fake.tiktokBaseUrl,
+      authBaseUrl: fake.authBaseUrl,
+    },
+    webhook: createTikTokWebhookHandler(fake.credentials.tiktok),
+    limiter: unlimitedLimiter(),
+    tokens: memoryTokenStore(),
+    logger: silentLogger,
+    timeoutMs: 2_000,
+    maxAttempts: 3,
+    detailBatchSize: 50,
+    client: { retry: { backoffBaseMs: 1, backoffMaxMs: 5 } },
+  });
+}
+
+async function collect(pages: AsyncIterable<ListedEntity[]>): Promise<ListedEntity[][]> {
+  const all: ListedEntity[][] = [];
+  for await (const page of pages) all.push(page);
+  return all;
+}
+
+beforeAll(async () => {
+  fake = await startFakeMarketplace({ seed: 7 });
+  adapter = makeAdapter();
+});
+
+afterAll(async () => {
+  await adapter.close();
+  await fake.close();
+});
+
+beforeEach(() => {
+  const { shopId } = fake.addShop('tiktok');
+  shop = fake.toShop('tiktok', shopId);
+  fake.calls.reset();
+  fake.knobs.reset();
+});
+
+describe('TikTok getDetails', () => {
+  it('fetches 120 orders in 3 calls of at most 50 ids', async () => {
+    const orders = fake.seedOrders('tiktok', shop.shop_id, 120);
+    const ids = orders.map((o) => String(o.id));
+
+    const details = await adapter.getDetails(shop, 'order', ids);
+
+    expect(details.map((d) => (d as { id: string }).id).sort()).toEqual([...ids].sort());
+    const calls = fake.calls.ids({ endpoint: E.orderDetail });
+    expect(calls.map((c) => c.length)).toEqual([50, 50, 20]);
+    expect(calls.flat().sort()).toEqual([...ids].sort());
+  });
+
+  it('leaves out ids the marketplace does not return', async () => {
+    const [order] = fake.seedOrders('tiktok', shop.shop_id, 1);
+    const details = await adapter.getDetails(shop, 'order', [String(order!.id), '999999999999999999']);
+    expect(details).toHaveLength(1);
+  });
+
+  it('fetches returns by id through the returns search, and maps them', async () => {
+    const returns = fake.seedReturns('tiktok', shop.shop_id, 60);
+    const ids = returns.slice(0, 55).map((r) => String(r.return_id));
+
+    const details = await adapter.getDetails(shop, 'return', ids);
+
+    expect(details.map((d) => (d as { return_id: string }).return_id).sort()).toEqual([...ids].sort());
+    expect(fake.calls.ids({ endpoint: E.returnSearch }).map((c) => c.length)).toEqual([50, 5]);
+    const document = adapter.toDocument(shop, 'return', details[0], {
+      timezoneOffset: '+07:00',
+      source: 'webhook',
+      fetchedAt: new Date(),
+      syncedAt: new Date(),
+    });
+    expect(document.is_valid).toBe(true);
+    expect(document).toMatchObject({ platform: 'tiktok', shop_id: shop.shop_id });
+  });
+
+  it('fetches products one call each and skips products that do not exist', async () => {
+    const products = fake.seedProducts('tiktok', shop.shop_id, 3);
+    const ids = [...products.map((p) => String(p.id)), '1111111111111111111'];
+
+    const details = await adapter.getDetails(shop, 'product', ids);
+
+    expect(details).toHaveLength(3);
+    expect(fake.calls.count({ endpoint: E.productDetail })).toBe(4);
+    const document = adapter.toDocument(shop, 'product', details[0], {
+      timezoneOffset: '+07:00',
+      source: 'reconcile',
+      fetchedAt: new Date(),
+      syncedAt: new Date(),
+    });
+    expect(document.is_valid).toBe(true);
+    expect('skus' in document && document.skus.length).toBeGreaterThan(0);
+  });
+
+  it('maps every generated order as valid, with exact money', async () => {
+    const orders = fake.seedOrders('tiktok', shop.shop_id, 30);
+    const details = await adapter.getDetails(
+      shop,
+      'order',
+      orders.map((o) => String(o.id)),
+    );
+    for (const raw of details) {
+      const document = adapter.toDocument(shop, 'order', raw, {
+        timezoneOffset: '+07:00',
+        source: 'webhook',
+        fetchedAt: new Date(),
+        syncedAt: new Date(),
+      });
+      expect(document.validation_errors).toEqual([]);
+      const payment = (raw as { payment: { total_amount: string } }).payment;
+      expect('total_amount' in document && document.total_amount?.toString()).toBe(payment.total_amount);
+    }
+  });
+});
+
+describe('TikTok listUpdated', () => {
+  it('follows page tokens to the end and lists exactly the window', async () => {
+    const from = new Date('2026-11-01T00:00:00Z');
+    const to = new Date('2026-11-02T00:00:00Z');
+    const inside = fake.seedOrders('tiktok', shop.shop_id, 250, (i) => ({
+      update_time: Math.floor(from.getTime() / 1000) + i * 60,
+    }));
+    fake.seedOrders('tiktok', shop.shop_id, 5, () => ({ update_time: Math.floor(to.getTime() / 1000) }));
+
+    const pages = await collect(adapter.listUpdated(shop, 'order', from, to));
+
+    expect(pages.map((p) => p.length)).toEqual([100, 100, 50]);
+    expect(pages.flat().map((e) => e.id)).toEqual(inside.map((o) => String(o.id)));
+    expect(pages.flat()[0]!.version).toBe(Math.floor(from.getTime() / 1000));
+    expect(fake.calls.count({ endpoint: E.orderSearch })).toBe(3);
+    const bodies = fake.calls.log.filter((c) => c.endpoint === E.orderSearch).map((c) => c.body);
+    expect(bodies[0]).toEqual({
+      update_time_ge: from.getTime() / 1000,
+      update_time_lt: to.getTime() / 1000,
+    });
+  });
+
+  it('lists returns and products by update time', async () => {
+    const from = new Date('2026-11-01T00:00:00Z');
+    const to = new Date('2026-11-03T00:00:00Z');
+    const at = (i: number) => ({ update_time: Math.floor(from.getTime() / 1000) + i });
+    fake.seedReturns('tiktok', shop.shop_id, 120, at);
+    fake.seedProducts('tiktok', shop.shop_id, 7, at);
+
+    const returns = await collect(adapter.listUpdated(shop, 'return', from, to));
+    const products = await collect(adapter.listUpdated(shop, 'product', from, to));
+
+    expect(returns.flat()).toHaveLength(120);
+    expect(returns).toHaveLength(2);
+    expect(products.flat()).toHaveLength(7);
+  });
+});
+
+describe('TikTok signing as the marketplace checks it', () => {
+  it('is refused, without retries, when signed with the wrong app secret', async () => {
+    const wrong = makeAdapter({ appSecret: 'not-the-secret' });
+    try {
+      const error: unknown = await wrong.getDetails(shop, 'order', ['1']).catch((e: unknown) => e);
+      expect(isAppError(error, 'ERR_MARKETPLACE_REJECTED')).toBe(true);
+      expect((error as Error).message).toMatch(/106001/);
+      expect(fake.calls.count({ endpoint: E.orderDetail })).toBe(1);
+    } finally {
+      await wrong.close();
+    }
+  });
+
+  it('needs the shop cipher', async () => {
+    const error: unknown = await adapter
+      .getDetails({ ...shop, shop_cipher: null }, 'order', ['1'])
+      .catch((e: unknown) => e);
+    expect(isAppError(error, 'ERR_MARKETPLACE_REJECTED')).toBe(true);
+    expect(fake.calls.count()).toBe(0);
+  });
+});

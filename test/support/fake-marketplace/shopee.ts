@@ -1,0 +1,479 @@
+/**
+ * The fake Shopee Open Platform v2. Checks requests the way Shopee does: partner_id, a fresh
+ * timestamp, the signature (shop calls: partner_id + path + timestamp + access_token + shop_id;
+ * public calls: partner_id + path + timestamp), the shop and its access token. Errors answer in
+ * Shopee's format `{error, message, request_id}` (error_sign / invalid_access_token with HTTP 403,
+ * error_param with HTTP 400).
+ */
+import { expectedShopeeSign, randomToken, requestId, safeEqualHex } from './crypto.js';
+import {
+  numberParam,
+  tokensExpired,
+  unixSeconds,
+  type FakeReply,
+  type FakeRequest,
+  type FakeShopState,
+  type FakeStore,
+  type Json,
+  type RouteMatch,
+  type Router,
+} from './state.js';
+
+export const SHOPEE_ENDPOINTS = {
+  orderDetail: '/api/v2/order/get_order_detail',
+  orderList: '/api/v2/order/get_order_list',
+  returnList: '/api/v2/returns/get_return_list',
+  returnDetail: '/api/v2/returns/get_return_detail',
+  itemBaseInfo: '/api/v2/product/get_item_base_info',
+  itemList: '/api/v2/product/get_item_list',
+  modelList: '/api/v2/product/get_model_list',
+  trackingNumber: '/api/v2/logistics/get_tracking_number',
+  lostPush: '/api/v2/push/get_lost_push_message',
+  confirmLostPush: '/api/v2/push/confirm_consumed_lost_push_message',
+  tokenRefresh: '/api/v2/auth/access_token/get',
+} as const;
+
+const MAX_DETAIL_IDS = 50;
+const MAX_RANGE_SECONDS = 15 * 86_400;
+const LOST_PUSH_PAGE = 100;
+
+/** get_order_detail leaves these out unless response_optional_fields names them. */
+const ORDER_OPTIONAL_FIELDS = new Set([
+  'buyer_user_id',
+  'buyer_username',
+  'estimated_shipping_fee',
+  'recipient_address',
+  'actual_shipping_fee',
+  'goods_to_declare',
+  'note',
+  'note_update_time',
+  'item_list',
+  'pay_time',
+  'dropshipper',
+  'dropshipper_phone',
+  'split_up',
+  'buyer_cancel_reason',
+  'cancel_by',
+  'cancel_reason',
+  'actual_shipping_fee_confirmed',
+  'buyer_cpf_id',
+  'fulfillment_flag',
+  'pickup_done_time',
+  'package_list',
+  'shipping_carrier',
+  'payment_method',
+  'total_amount',
+  'invoice_data',
+  'order_chargeable_weight_gram',
+  'return_request_due_date',
+  'edt',
+]);
+
+function ok(response: unknown): FakeReply {
+  return {
+    status: 200,
+    body: { error: '', message: '', request_id: requestId(), response },
+    errorCode: null,
+  };
+}
+
+export function shopeeError(status: number, error: string, message: string): FakeReply {
+  return { status, body: { error, message, request_id: requestId() }, errorCode: error };
+}
+
+const param = (message: string) => shopeeError(400, 'error_param', message);
+
+export function createShopeeRouter(store: FakeStore): Router {
+  const { settings } = store;
+  const shops = store.shops.shopee;
+
+  function checkPartner(request: FakeRequest): FakeReply | undefined {
+    const { query } = request;
+    if (query.get('partner_id') !== String(settings.partnerId)) return param('Wrong partner_id');
+    const timestamp = numberParam(query.get('timestamp'));
+    if (
+      timestamp === undefined ||
+      Math.abs(store.now() / 1000 - timestamp) > settings.timestampToleranceSeconds
+    ) {
+      return param('Invalid timestamp');
+    }
+    return undefined;
+  }
+
+  function authenticateShop(request: FakeRequest): FakeShopState | FakeReply {
+    const refused = checkPartner(request);
+    if (refused) return refused;
+    const { query } = request;
+    const shopId = query.get('shop_id');
+    const accessToken = query.get('access_token');
+    if (!shopId || !accessToken) return param('shop_id and access_token are required');
+    const expected = expectedShopeeSign(
+      settings.partnerKey,
+      String(settings.partnerId),
+      request.path,
+      query.get('timestamp')!,
+      {
+        accessToken,
+        shopId,
+      },
+    );
+    if (!safeEqualHex(expected, query.get('sign') ?? undefined)) {
+      return shopeeError(403, 'error_sign', 'Wrong sign.');
+    }
+    const shop = shops.get(shopId);
+    if (!shop) return param(`shop_id ${shopId} not found`);
+    if (accessToken !== shop.accessToken)
+      return shopeeError(403, 'invalid_access_token', 'Invalid access_token.');
+    if (tokensExpired(shop, store)) return shopeeError(403, 'invalid_access_token', 'Access token expired.');
+    return shop;
+  }
+
+  function authenticatePublic(request: FakeRequest): FakeReply | undefined {
+    const refused = checkPartner(request);
+    if (refused) return refused;
+    const expected = expectedShopeeSign(
+      settings.partnerKey,
+      String(settings.partnerId),
+      request.path,
+      request.query.get('timestamp')!,
+    );
+    if (!safeEqualHex(expected, request.query.get('sign') ?? undefined))
+      return shopeeError(403, 'error_sign', 'Wrong sign.');
+    return undefined;
+  }
+
+  const withShop = (request: FakeRequest, handler: (shop: FakeShopState) => FakeReply) => () => {
+    const shop = authenticateShop(request);
+    return 'status' in shop ? shop : handler(shop);
+  };
+
+  /** A [from, to] range of at most 15 days, both ends inclusive; undefined bounds when absent. */
+  function range(request: FakeRequest, fromName: string, toName: string, required: boolean) {
+    const from = numberParam(request.query.get(fromName));
+    const to = numberParam(request.query.get(toName));
+    if (from === undefined && to === undefined && !required) return { from: undefined, to: undefined };
+    if (from === undefined || to === undefined) return param(`${fromName} and ${toName} are required`);
+    if (to < from) return param(`${toName} must not be before ${fromName}`);
+    if (to - from > MAX_RANGE_SECONDS) return param('The time range should not exceed 15 days');
+    return { from, to };
+  }
+
+  const within = (value: unknown, from: number | undefined, to: number | undefined) => {
+    const seconds = unixSeconds(value);
+    return (from === undefined || seconds >= from) && (to === undefined || seconds <= to);
+  };
+
+  const pageSize = (request: FakeRequest) => {
+    const size = numberParam(request.query.get('page_size'));
+    return size === undefined || size < 1 || size > 100 ? undefined : size;
+  };
+
+  const idList = (value: string | null) => (value ?? '').split(',').filter(Boolean);
+
+  function match(request: FakeRequest): RouteMatch | undefined {
+    const { path, method, query } = request;
+    const shopId = query.get('shop_id');
+    const route = (
+      endpoint: string,
+      ids: string[],
+      handle: () => FakeReply,
+      shop: string | null = shopId,
+    ) => ({
+      platform: 'shopee' as const,
+      endpoint,
+      shopId: shop,
+      ids,
+      handle,
+    });
+
+    switch (`${method} ${path}`) {
+      case `GET ${SHOPEE_ENDPOINTS.orderDetail}`: {
+        const orderSns = idList(query.get('order_sn_list'));
+        return route(
+          SHOPEE_ENDPOINTS.orderDetail,
+          orderSns,
+          withShop(request, (shop) => {
+            if (orderSns.length === 0 || orderSns.length > MAX_DETAIL_IDS) {
+              return param(`order_sn_list must hold 1..${MAX_DETAIL_IDS} order_sn`);
+            }
+            const optional = new Set(idList(query.get('response_optional_fields')));
+            const orderList = orderSns
+              .map((sn) => shop.orders.get(sn))
+              .filter((order): order is Json => order !== undefined)
+              .map((order) =>
+                Object.fromEntries(
+                  Object.entries(order).filter(
+                    ([field]) => !ORDER_OPTIONAL_FIELDS.has(field) || optional.has(field),
+                  ),
+                ),
+              );
+            return ok({ order_list: orderList });
+          }),
+        );
+      }
+
+      case `GET ${SHOPEE_ENDPOINTS.orderList}`:
+        return route(
+          SHOPEE_ENDPOINTS.orderList,
+          [],
+          withShop(request, (shop) => {
+            const field = query.get('time_range_field');
+            if (field !== 'create_time' && field !== 'update_time') {
+              return param('time_range_field must be create_time or update_time');
+            }
+            const window = range(request, 'time_from', 'time_to', true);
+            if ('status' in window) return window;
+            const size = pageSize(request);
+            if (size === undefined) return param('page_size must be 1..100');
+            const cursor = query.get('cursor') ?? '';
+            const offset = cursor === '' ? 0 : Number(cursor);
+            if (!Number.isInteger(offset) || offset < 0) return param('Invalid cursor');
+            const orders = [...shop.orders.values()]
+              .filter((order) => within(order[field], window.from, window.to))
+              .sort(
+                (a, b) =>
+                  unixSeconds(a[field]) - unixSeconds(b[field]) ||
+                  String(a.order_sn).localeCompare(String(b.order_sn)),
+              );
+            const page = orders.slice(offset, offset + size);
+            const more = offset + size < orders.length;
+            const withStatus = idList(query.get('response_optional_fields')).includes('order_status');
+            return ok({
+              more,
+              next_cursor: more ? String(offset + size) : '',
+              order_list: page.map((order) =>
+                withStatus
+                  ? { order_sn: order.order_sn, order_status: order.order_status }
+                  : { order_sn: order.order_sn },
+              ),
+            });
+          }),
+        );
+
+      case `GET ${SHOPEE_ENDPOINTS.trackingNumber}`: {
+        const orderSn = query.get('order_sn') ?? '';
+        return route(
+          SHOPEE_ENDPOINTS.trackingNumber,
+          [orderSn],
+          withShop(request, (shop) => {
+            if (!shop.orders.has(orderSn))
+              return shopeeError(400, 'error_not_found', `order_sn ${orderSn} not found`);
+            return ok({
+              tracking_number: shop.tracking.get(orderSn) ?? '',
+              plp_number: '',
+              first_mile_tracking_number: '',
+              last_mile_tracking_number: '',
+            });
+          }),
+        );
+      }
+
+      case `GET ${SHOPEE_ENDPOINTS.returnList}`:
+        return route(
+          SHOPEE_ENDPOINTS.returnList,
+          [],
+          withShop(request, (shop) => {
+            const pageNo = numberParam(query.get('page_no'));
+            const size = pageSize(request);
+            if (pageNo === undefined || pageNo < 0 || size === undefined) {
+              return param('page_no (>= 0) and page_size (1..100) are required');
+            }
+            const updated = range(request, 'update_time_from', 'update_time_to', false);
+            if ('status' in updated) return updated;
+            const created = range(request, 'create_time_from', 'create_time_to', false);
+            if ('status' in created) return created;
+            const returns = [...shop.returns.values()]
+              .filter((r) => within(r.update_time, updated.from, updated.to))
+              .filter((r) => within(r.create_time, created.from, created.to))
+              .sort(
+                (a, b) =>
+                  unixSeconds(a.update_time) - unixSeconds(b.update_time) ||
+                  String(a.return_sn).localeCompare(String(b.return_sn)),
+              );
+            const page = returns.slice(pageNo * size, (pageNo + 1) * size);
+            return ok({ more: (pageNo + 1) * size < returns.length, return: page });
+          }),
+        );
+
+      case `GET ${SHOPEE_ENDPOINTS.returnDetail}`: {
+        const returnSn = query.get('return_sn') ?? '';
+        return route(
+          SHOPEE_ENDPOINTS.returnDetail,
+          [returnSn],
+          withShop(request, (shop) => {
+            const found = shop.returns.get(returnSn);
+            return found ? ok(found) : shopeeError(400, 'error_not_found', `return_sn ${returnSn} not found`);
+          }),
+        );
+      }
+
+      case `GET ${SHOPEE_ENDPOINTS.itemBaseInfo}`: {
+        const itemIds = idList(query.get('item_id_list'));
+        return route(
+          SHOPEE_ENDPOINTS.itemBaseInfo,
+          itemIds,
+          withShop(request, (shop) => {
+            if (itemIds.length === 0 || itemIds.length > MAX_DETAIL_IDS) {
+              return param(`item_id_list must hold 1..${MAX_DETAIL_IDS} item ids`);
+            }
+            return ok({ item_list: itemIds.map((id) => shop.products.get(id)).filter(Boolean) });
+          }),
+        );
+      }
+
+      case `GET ${SHOPEE_ENDPOINTS.itemList}`:
+        return route(
+          SHOPEE_ENDPOINTS.itemList,
+          [],
+          withShop(request, (shop) => {
+            const offset = numberParam(query.get('offset'));
+            const size = pageSize(request);
+            if (offset === undefined || offset < 0 || size === undefined) {
+              return param('offset (>= 0) and page_size (1..100) are required');
+            }
+            const statuses = new Set(query.getAll('item_status'));
+            if (statuses.size === 0) return param('item_status is required');
+            const updated = range(request, 'update_time_from', 'update_time_to', false);
+            if ('status' in updated) return updated;
+            const items = [...shop.products.values()]
+              .filter((item) => statuses.has(String(item.item_status)))
+              .filter((item) => within(item.update_time, updated.from, updated.to))
+              .sort(
+                (a, b) =>
+                  unixSeconds(a.update_time) - unixSeconds(b.update_time) ||
+                  Number(a.item_id) - Number(b.item_id),
+              );
+            const page = items.slice(offset, offset + size);
+            const hasNext = offset + size < items.length;
+            return ok({
+              item: page.map((item) => ({
+                item_id: item.item_id,
+                item_status: item.item_status,
+                update_time: item.update_time,
+              })),
+              total_count: items.length,
+              has_next_page: hasNext,
+              next_offset: hasNext ? offset + size : items.length,
+            });
+          }),
+        );
+
+      case `GET ${SHOPEE_ENDPOINTS.modelList}`: {
+        const itemId = query.get('item_id') ?? '';
+        return route(
+          SHOPEE_ENDPOINTS.modelList,
+          [itemId],
+          withShop(request, (shop) => {
+            if (!shop.products.has(itemId))
+              return shopeeError(400, 'error_item_not_found', `item_id ${itemId} not found`);
+            const models = shop.models.get(itemId) ?? [];
+            return ok({
+              tier_variation: [
+                { name: 'Variation', option_list: models.map((_, i) => ({ option: `Option ${i + 1}` })) },
+              ],
+              model: models,
+            });
+          }),
+        );
+      }
+
+      case `GET ${SHOPEE_ENDPOINTS.lostPush}`:
+        return route(
+          SHOPEE_ENDPOINTS.lostPush,
+          [],
+          () => {
+            const refused = authenticatePublic(request);
+            if (refused) return refused;
+            const threeDaysAgo = store.now() / 1000 - 3 * 86_400;
+            const pending = store.lostPushes.filter(
+              (p) => p.messageId > store.confirmedUpTo && p.timestamp >= threeDaysAgo,
+            );
+            const page = pending.slice(0, LOST_PUSH_PAGE);
+            return ok({
+              push_message_list: page.map((p) => ({
+                shop_id: p.shopId,
+                code: p.code,
+                timestamp: p.timestamp,
+                data: p.data,
+              })),
+              has_next_page: pending.length > page.length,
+              last_message_id: page.length > 0 ? page[page.length - 1]!.messageId : 0,
+            });
+          },
+          null,
+        );
+
+      case `POST ${SHOPEE_ENDPOINTS.confirmLostPush}`:
+        return route(
+          SHOPEE_ENDPOINTS.confirmLostPush,
+          [],
+          () => {
+            const refused = authenticatePublic(request);
+            if (refused) return refused;
+            const lastMessageId = (request.json as Json | undefined)?.last_message_id;
+            if (typeof lastMessageId !== 'number' || !Number.isInteger(lastMessageId)) {
+              return param('last_message_id is required');
+            }
+            store.confirmedUpTo = Math.max(store.confirmedUpTo, lastMessageId);
+            return ok({});
+          },
+          null,
+        );
+
+      case `POST ${SHOPEE_ENDPOINTS.tokenRefresh}`: {
+        const body = (request.json ?? {}) as Json;
+        const bodyShopId =
+          typeof body.shop_id === 'number' || typeof body.shop_id === 'string' ? String(body.shop_id) : null;
+        return route(
+          SHOPEE_ENDPOINTS.tokenRefresh,
+          [],
+          () => {
+            const refused = authenticatePublic(request);
+            if (refused) return refused;
+            if (body.partner_id !== settings.partnerId) return param('partner_id in the body does not match');
+            const shop = bodyShopId === null ? undefined : shops.get(bodyShopId);
+            if (!shop) return param('shop_id not found');
+            if (body.refresh_token !== shop.refreshToken)
+              return shopeeError(403, 'error_auth', 'Invalid refresh_token.');
+            // Shopee refresh tokens are single-use: the old pair stops working now.
+            shop.accessToken = randomToken('SPA');
+            shop.refreshToken = randomToken('SPR');
+            shop.accessTokenExpiresAt = store.now() + settings.accessTokenTtlSeconds * 1000;
+            return {
+              status: 200,
+              body: {
+                request_id: requestId(),
+                error: '',
+                message: '',
+                partner_id: settings.partnerId,
+                shop_id: Number(shop.shopId),
+                access_token: shop.accessToken,
+                refresh_token: shop.refreshToken,
+                expire_in: settings.accessTokenTtlSeconds,
+              },
+              errorCode: null,
+            };
+          },
+          bodyShopId,
+        );
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  return {
+    match,
+    error(status, kind, message) {
+      const error =
+        kind === 'rate_limited'
+          ? 'error_too_many_request'
+          : kind === 'server'
+            ? 'error_server'
+            : kind === 'not_found'
+              ? 'error_not_found'
+              : 'error_param';
+      return shopeeError(status, error, message);
+    },
+  };
+}

@@ -1,0 +1,306 @@
+/**
+ * The fake TikTok Shop API (202309) and its auth host. Checks requests the way TikTok does:
+ * app_key, a fresh timestamp, the request signature, the shop_cipher and the access token in
+ * `x-tts-access-token`; failures answer HTTP 200 with TikTok's `{code != 0, message, request_id}`.
+ */
+import { expectedTikTokSign, randomToken, requestId, safeEqualHex } from './crypto.js';
+import {
+  decodeOffset,
+  encodeOffset,
+  numberParam,
+  tokensExpired,
+  unixSeconds,
+  type FakeReply,
+  type FakeRequest,
+  type FakeShopState,
+  type FakeStore,
+  type Json,
+  type RouteMatch,
+  type Router,
+} from './state.js';
+
+/** Endpoint names in the call log: the API path, with the product id as a placeholder. */
+export const TIKTOK_ENDPOINTS = {
+  orderDetail: '/order/202309/orders',
+  orderSearch: '/order/202309/orders/search',
+  returnSearch: '/return_refund/202309/returns/search',
+  productDetail: '/product/202309/products/{product_id}',
+  productSearch: '/product/202309/products/search',
+  tokenRefresh: '/api/v2/token/refresh',
+} as const;
+
+/** The codes the fake answers with (TikTok's where known, else in TikTok's style). */
+export const TIKTOK_CODES = {
+  invalidSign: 106001,
+  invalidTimestamp: 106002,
+  invalidAppKey: 106003,
+  invalidShopCipher: 106004,
+  invalidAccessToken: 105001,
+  expiredAccessToken: 105002,
+  invalidRefreshToken: 105003,
+  invalidParam: 36009001,
+  tooManyRequests: 36009002,
+  internalError: 36009003,
+  productNotFound: 12052048,
+} as const;
+
+const MAX_DETAIL_IDS = 50;
+
+function ok(data: unknown): FakeReply {
+  return {
+    status: 200,
+    body: { code: 0, message: 'Success', request_id: requestId(), data },
+    errorCode: null,
+  };
+}
+
+export function tiktokError(code: number, message: string, status = 200): FakeReply {
+  return { status, body: { code, message, request_id: requestId(), data: null }, errorCode: String(code) };
+}
+
+function byUpdateTime(a: Json, b: Json, idField: string): number {
+  return (
+    unixSeconds(a.update_time) - unixSeconds(b.update_time) ||
+    String(a[idField]).localeCompare(String(b[idField]))
+  );
+}
+
+/** Keeps entities whose `field` is in [ge, lt) for each bound given. */
+function inRange(entity: Json, field: string, ge: unknown, lt: unknown): boolean {
+  const value = unixSeconds(entity[field]);
+  return (typeof ge !== 'number' || value >= ge) && (typeof lt !== 'number' || value < lt);
+}
+
+export function createTikTokRouter(store: FakeStore): Router {
+  const { settings } = store;
+  const shops = store.shops.tiktok;
+  const byCipher = (cipher: string | null) => [...shops.values()].find((shop) => shop.shopCipher === cipher);
+
+  /** Everything TikTok checks before it looks at the endpoint's own parameters. */
+  function authenticate(request: FakeRequest): FakeShopState | FakeReply {
+    const { query } = request;
+    if (query.get('app_key') !== settings.appKey)
+      return tiktokError(TIKTOK_CODES.invalidAppKey, 'Invalid app_key');
+    const timestamp = numberParam(query.get('timestamp'));
+    if (
+      timestamp === undefined ||
+      Math.abs(store.now() / 1000 - timestamp) > settings.timestampToleranceSeconds
+    ) {
+      return tiktokError(TIKTOK_CODES.invalidTimestamp, 'Invalid timestamp: expired or missing');
+    }
+    const expected = expectedTikTokSign(
+      settings.appSecret,
+      request.method,
+      request.path,
+      query,
+      request.rawBody,
+      request.headers['content-type'],
+    );
+    if (!safeEqualHex(expected, query.get('sign') ?? undefined)) {
+      return tiktokError(TIKTOK_CODES.invalidSign, 'Invalid credentials: the sign is wrong');
+    }
+    const shop = byCipher(query.get('shop_cipher'));
+    if (!shop) return tiktokError(TIKTOK_CODES.invalidShopCipher, 'Invalid shop_cipher');
+    const token = request.headers['x-tts-access-token'];
+    if (token !== shop.accessToken)
+      return tiktokError(TIKTOK_CODES.invalidAccessToken, 'Invalid access token');
+    if (tokensExpired(shop, store))
+      return tiktokError(TIKTOK_CODES.expiredAccessToken, 'Access token is expired');
+    return shop;
+  }
+
+  function withShop(
+    request: FakeRequest,
+    handler: (shop: FakeShopState, body: Json) => FakeReply,
+  ): () => FakeReply {
+    return () => {
+      const shop = authenticate(request);
+      if ('status' in shop) return shop;
+      const body = (request.json ?? {}) as Json;
+      return handler(shop, body);
+    };
+  }
+
+  function paged(request: FakeRequest, items: Json[], defaultSize?: number) {
+    const size = numberParam(request.query.get('page_size')) ?? defaultSize;
+    if (size === undefined || size < 1 || size > 100)
+      return tiktokError(TIKTOK_CODES.invalidParam, 'page_size must be 1..100');
+    const offset = decodeOffset(request.query.get('page_token'));
+    if (offset === undefined) return tiktokError(TIKTOK_CODES.invalidParam, 'Invalid page_token');
+    const page = items.slice(offset, offset + size);
+    const next = offset + size < items.length ? encodeOffset(offset + size) : '';
+    return { page, next, total: items.length };
+  }
+
+  function match(request: FakeRequest): RouteMatch | undefined {
+    const shop = byCipher(request.query.get('shop_cipher'));
+    const route = (endpoint: string, ids: string[], handle: () => FakeReply): RouteMatch => ({
+      platform: 'tiktok',
+      endpoint,
+      shopId: shop?.shopId ?? null,
+      ids,
+      handle,
+    });
+    const { method, path } = request;
+    const body = (request.json ?? {}) as Json;
+
+    if (method === 'GET' && path === TIKTOK_ENDPOINTS.orderDetail) {
+      const ids = (request.query.get('ids') ?? '').split(',').filter(Boolean);
+      return route(
+        TIKTOK_ENDPOINTS.orderDetail,
+        ids,
+        withShop(request, (s) => {
+          if (ids.length === 0 || ids.length > MAX_DETAIL_IDS) {
+            return tiktokError(TIKTOK_CODES.invalidParam, `ids must hold 1..${MAX_DETAIL_IDS} order ids`);
+          }
+          return ok({ orders: ids.map((id) => s.orders.get(id)).filter(Boolean) });
+        }),
+      );
+    }
+
+    if (method === 'POST' && path === TIKTOK_ENDPOINTS.orderSearch) {
+      return route(
+        TIKTOK_ENDPOINTS.orderSearch,
+        [],
+        withShop(request, (s, filters) => {
+          const orders = [...s.orders.values()]
+            .filter((o) => inRange(o, 'update_time', filters.update_time_ge, filters.update_time_lt))
+            .filter((o) => inRange(o, 'create_time', filters.create_time_ge, filters.create_time_lt))
+            .filter((o) => typeof filters.order_status !== 'string' || o.status === filters.order_status)
+            .sort((a, b) => byUpdateTime(a, b, 'id'));
+          const result = paged(request, orders);
+          if ('status' in result) return result;
+          return ok({ orders: result.page, next_page_token: result.next, total_count: result.total });
+        }),
+      );
+    }
+
+    if (method === 'POST' && path === TIKTOK_ENDPOINTS.returnSearch) {
+      const returnIds = Array.isArray(body.return_ids) ? body.return_ids.map(String) : [];
+      return route(
+        TIKTOK_ENDPOINTS.returnSearch,
+        returnIds,
+        withShop(request, (s, filters) => {
+          const wanted = Array.isArray(filters.return_ids)
+            ? new Set(filters.return_ids.map(String))
+            : undefined;
+          const orderIds = Array.isArray(filters.order_ids)
+            ? new Set(filters.order_ids.map(String))
+            : undefined;
+          const returns = [...s.returns.values()]
+            .filter((r) => !wanted || wanted.has(String(r.return_id)))
+            .filter((r) => !orderIds || orderIds.has(String(r.order_id)))
+            .filter((r) => inRange(r, 'update_time', filters.update_time_ge, filters.update_time_lt))
+            .filter((r) => inRange(r, 'create_time', filters.create_time_ge, filters.create_time_lt))
+            .sort((a, b) => byUpdateTime(a, b, 'return_id'));
+          const result = paged(request, returns, 50);
+          if ('status' in result) return result;
+          return ok({ return_orders: result.page, next_page_token: result.next, total_count: result.total });
+        }),
+      );
+    }
+
+    if (method === 'POST' && path === TIKTOK_ENDPOINTS.productSearch) {
+      return route(
+        TIKTOK_ENDPOINTS.productSearch,
+        [],
+        withShop(request, (s, filters) => {
+          const products = [...s.products.values()]
+            .filter((p) => inRange(p, 'update_time', filters.update_time_ge, filters.update_time_lt))
+            .sort((a, b) => byUpdateTime(a, b, 'id'));
+          const result = paged(request, products);
+          if ('status' in result) return result;
+          // The search answers summaries, not full products.
+          const summaries = result.page.map((p) => ({
+            id: p.id,
+            title: p.title,
+            status: p.status,
+            skus: p.skus,
+            sales_regions: ['US'],
+            create_time: p.create_time,
+            update_time: p.update_time,
+            is_not_for_sale: false,
+          }));
+          return ok({ products: summaries, next_page_token: result.next, total_count: result.total });
+        }),
+      );
+    }
+
+    const productMatch = /^\/product\/202309\/products\/([^/]+)$/.exec(path);
+    if (method === 'GET' && productMatch) {
+      const productId = decodeURIComponent(productMatch[1]!);
+      return route(
+        TIKTOK_ENDPOINTS.productDetail,
+        [productId],
+        withShop(request, (s) => {
+          const product = s.products.get(productId);
+          return product ? ok(product) : tiktokError(TIKTOK_CODES.productNotFound, 'Product does not exist');
+        }),
+      );
+    }
+    return undefined;
+  }
+
+  return {
+    match,
+    error(status, kind, message) {
+      const code =
+        kind === 'rate_limited'
+          ? TIKTOK_CODES.tooManyRequests
+          : kind === 'server'
+            ? TIKTOK_CODES.internalError
+            : TIKTOK_CODES.invalidParam;
+      return tiktokError(code, message, status);
+    },
+  };
+}
+
+/** TikTok's auth host: only the token refresh. */
+export function createTikTokAuthRouter(store: FakeStore): Router {
+  const { settings } = store;
+  return {
+    match(request) {
+      if (request.method !== 'GET' || request.path !== TIKTOK_ENDPOINTS.tokenRefresh) return undefined;
+      const refreshToken = request.query.get('refresh_token');
+      const shop = [...store.shops.tiktok.values()].find((s) => s.refreshToken === refreshToken);
+      return {
+        platform: 'tiktok',
+        endpoint: TIKTOK_ENDPOINTS.tokenRefresh,
+        shopId: shop?.shopId ?? null,
+        ids: [],
+        handle() {
+          const { query } = request;
+          if (query.get('app_key') !== settings.appKey || query.get('app_secret') !== settings.appSecret) {
+            return tiktokError(TIKTOK_CODES.invalidAppKey, 'Invalid app_key or app_secret');
+          }
+          if (query.get('grant_type') !== 'refresh_token') {
+            return tiktokError(TIKTOK_CODES.invalidParam, 'grant_type must be refresh_token');
+          }
+          if (!shop) return tiktokError(TIKTOK_CODES.invalidRefreshToken, 'Invalid refresh_token');
+          const nowSeconds = Math.floor(store.now() / 1000);
+          shop.accessToken = randomToken('TTP_');
+          shop.refreshToken = randomToken('TTR_');
+          shop.accessTokenExpiresAt = (nowSeconds + settings.accessTokenTtlSeconds) * 1000;
+          return ok({
+            access_token: shop.accessToken,
+            access_token_expire_in: nowSeconds + settings.accessTokenTtlSeconds,
+            refresh_token: shop.refreshToken,
+            refresh_token_expire_in: nowSeconds + 365 * 86_400,
+            open_id: `open_${shop.shopId}`,
+            seller_name: shop.name,
+            seller_base_region: 'US',
+            user_type: 0,
+            granted_scopes: ['seller.order.info', 'seller.product.basic', 'seller.return_refund.basic'],
+          });
+        },
+      };
+    },
+    error(status, kind, message) {
+      return tiktokError(
+        kind === 'rate_limited' ? TIKTOK_CODES.tooManyRequests : TIKTOK_CODES.internalError,
+        message,
+        status,
+      );
+    },
+  };
+}
