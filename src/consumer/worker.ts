@@ -44,7 +44,6 @@ export interface WorkerDeps {
   reclaimIntervalMs?: number;
 }
 
-
 /** Creates the group reading the whole stream; an existing group (BUSYGROUP) is fine. */
 export async function ensureConsumerGroup(redis: Redis, streamKey: string, group: string): Promise<void> {
   try {

@@ -22,6 +22,9 @@ import { encodeStreamEntry, PLATFORMS, type Platform, type StreamEvent } from '.
 import { dayWindows, todayWindow, type DayWindow, type TimeWindow } from './window.js';
 
 /** What reconcile lists per shop. Products change rarely and have no reliable listing by update time. */
+/** Lost-push batches (100 each at Shopee) fetched per run at most. */
+const MAX_LOST_WEBHOOK_BATCHES = 50;
+
 export const RECONCILED_KINDS: readonly DetailKind[] = ['order', 'return'];
 
 export type ReconcileConfig = Pick<
@@ -115,7 +118,8 @@ export function createReconciler(deps: ReconcileDeps) {
     for (;;) {
       const lag = await consumerLag();
       if (lag <= config.reconcileMaxLag) return;
-      if (!warned) log.warn({ lag, max: config.reconcileMaxLag }, 'consumer lag above bound; pausing enqueue');
+      if (!warned)
+        log.warn({ lag, max: config.reconcileMaxLag }, 'consumer lag above bound; pausing enqueue');
       warned = true;
       if (shouldStop()) throw new StopRequested();
       await sleep(1_000);
@@ -294,7 +298,10 @@ export function createReconciler(deps: ReconcileDeps) {
             progress(`${shop.platform}:${shop.shop_id} ${day.day}`, counts.enqueued);
           }
         }
-        shopLog.info({ pages: report.pages, listed: report.listed, enqueued: report.enqueued }, 'shop reconciled');
+        shopLog.info(
+          { pages: report.pages, listed: report.listed, enqueued: report.enqueued },
+          'shop reconciled',
+        );
       } catch (error) {
         report.status = 'failed';
         if (error instanceof StopRequested) {
@@ -340,7 +347,13 @@ export function createReconciler(deps: ReconcileDeps) {
       },
     );
     log.info(
-      { run_id: summary.id, job, status: summary.status, shops: summary.shops.length, enqueued: summary.enqueued },
+      {
+        run_id: summary.id,
+        job,
+        status: summary.status,
+        shops: summary.shops.length,
+        enqueued: summary.enqueued,
+      },
       'run finished',
     );
     return summary;
@@ -352,18 +365,28 @@ export function createReconciler(deps: ReconcileDeps) {
       const adapter = deps.adapters[platform];
       if (!adapter?.fetchLostWebhooks || (request.platform && request.platform !== platform)) continue;
       try {
-        const lost = await adapter.fetchLostWebhooks();
-        const receivedAt = now().getTime();
-        const events = lost.events
-          .filter((event) => !request.shopId || event.shop_id === request.shopId)
-          .map((event) => ({ ...event, source: 'reconcile' as const, received_at: receivedAt }));
-        summary.enqueued += await enqueue(events);
-        // Confirm only what is in the stream; with a shop filter other shops' pushes stay unconfirmed.
-        if (!request.shopId) await lost.confirm();
-        if (events.length > 0) log.info({ platform, count: events.length }, 'lost webhooks recovered');
+        // Each batch is enqueued, then confirmed, before the next is fetched (bounded).
+        for (let batch = 0; batch < MAX_LOST_WEBHOOK_BATCHES; batch++) {
+          const lost = await adapter.fetchLostWebhooks();
+          const receivedAt = now().getTime();
+          const events = lost.events
+            .filter((event) => !request.shopId || event.shop_id === request.shopId)
+            .map((event) => ({ ...event, source: 'reconcile' as const, received_at: receivedAt }));
+          summary.enqueued += await enqueue(events);
+          if (events.length > 0) log.info({ platform, count: events.length }, 'lost webhooks recovered');
+          // With a shop filter the other shops' pushes stay unconfirmed, to be fetched by a full run.
+          if (request.shopId) break;
+          await lost.confirm(); // also confirms pushes of types we do not handle
+          if (!lost.hasMore) break;
+        }
       } catch (error) {
         const appError = toAppError(error);
-        summary.errors.push({ platform, shop_id: null, code: appError.code, message: `lost webhooks: ${appError.message}` });
+        summary.errors.push({
+          platform,
+          shop_id: null,
+          code: appError.code,
+          message: `lost webhooks: ${appError.message}`,
+        });
       }
     }
   }

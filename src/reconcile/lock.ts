@@ -27,24 +27,32 @@ export interface LockOptions {
 }
 
 /** Tries once; returns undefined when another holder has the lease. */
-export async function tryAcquireLease({ redis, key, ttlMs, logger }: LockOptions): Promise<Lease | undefined> {
+export async function tryAcquireLease({
+  redis,
+  key,
+  ttlMs,
+  logger,
+}: LockOptions): Promise<Lease | undefined> {
   const token = randomUUID();
   const ok = await redis.set(key, token, 'PX', ttlMs, 'NX');
   if (ok !== 'OK') return undefined;
 
   let held = true;
   let released: Promise<void> | undefined;
-  const timer = setInterval(() => {
-    redis
-      .eval(RENEW, 1, key, token, ttlMs)
-      .then((renewed) => {
-        if (Number(renewed) === 0 && held) {
-          held = false;
-          logger.error({ key }, 'reconcile lease lost; stopping after the current step');
-        }
-      })
-      .catch((error: unknown) => logger.warn({ err: { message: String(error) } }, 'lease renewal failed'));
-  }, Math.max(100, Math.floor(ttlMs / 3)));
+  const timer = setInterval(
+    () => {
+      redis
+        .eval(RENEW, 1, key, token, ttlMs)
+        .then((renewed) => {
+          if (Number(renewed) === 0 && held) {
+            held = false;
+            logger.error({ key }, 'reconcile lease lost; stopping after the current step');
+          }
+        })
+        .catch((error: unknown) => logger.warn({ err: { message: String(error) } }, 'lease renewal failed'));
+    },
+    Math.max(100, Math.floor(ttlMs / 3)),
+  );
   timer.unref();
 
   return {

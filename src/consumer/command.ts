@@ -1,0 +1,16 @@
+import type { CommandSpec } from '../shared/command.js';
+import { createLogger } from '../shared/logger.js';
+import { openRuntime } from '../shared/runtime.js';
+import { runWorkerRole } from './main.js';
+
+/** `market-ingest worker`: the stream consumer only (CONTRACT §1). */
+export const workerCommand: CommandSpec = {
+  name: 'worker',
+  summary: 'run the stream consumer only (fetch details, store in MongoDB, ack)',
+  async run({ config }) {
+    const settings = config();
+    const logger = createLogger({ level: settings.logLevel });
+    const runtime = await openRuntime({ config: settings, logger, role: 'worker' });
+    return runWorkerRole(runtime);
+  },
+};

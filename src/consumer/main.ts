@@ -1,0 +1,68 @@
+/**
+ * The worker role: wire the batch processor, dead-letter writer and the consumer-group loop to
+ * a runtime (clients, shop store, adapters), run until a signal, close in order.
+ */
+import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
+import { startMetricsServer } from '../shared/metrics-server.js';
+import type { Runtime } from '../shared/runtime.js';
+import { createEntityStore } from '../shared/store/entities.js';
+import { createDeadLetterWriter } from './dead-letter.js';
+import { createConsumerMetrics } from './metrics.js';
+import { createBatchProcessor } from './process-batch.js';
+import { createWorker, type Worker } from './worker.js';
+
+export interface WorkerTuning {
+  blockMs?: number;
+  reclaimIntervalMs?: number;
+}
+
+/** Builds a worker on the runtime; the caller runs it (`worker.run()`) and closes it. */
+export function buildWorker(runtime: Runtime, tuning: WorkerTuning = {}): Worker {
+  const { config, logger, mongo } = runtime;
+  const processBatch = createBatchProcessor({
+    adapters: runtime.adapters,
+    shops: runtime.shops,
+    entities: createEntityStore({ db: mongo.db }),
+    logger,
+    timezoneOffset: config.timezoneOffset,
+    shopConcurrency: config.shopConcurrency,
+    detailBatchSize: config.detailBatchSize,
+  });
+  return createWorker({
+    config,
+    redis: runtime.redis,
+    blockingRedis: runtime.extraRedis('blocking', 'blocking'),
+    processBatch,
+    deadLetter: createDeadLetterWriter({ redis: runtime.redis, db: mongo.db, config }),
+    logger,
+    metrics: createConsumerMetrics(runtime.metrics),
+    ...tuning,
+  });
+}
+
+/** `market-ingest worker`: runs until SIGTERM/SIGINT; resolves with the exit code. */
+export async function runWorkerRole(runtime: Runtime): Promise<number> {
+  const { config, logger } = runtime;
+  const worker = buildWorker(runtime);
+  const components: Closable[] = [{ name: 'worker', close: () => worker.close(config.shutdownTimeoutMs) }];
+  if (config.metricsPort !== undefined) {
+    const server = await startMetricsServer({
+      registry: runtime.metrics,
+      host: config.host,
+      port: config.metricsPort,
+      logger,
+    });
+    components.push({ name: 'metrics', close: () => server.close() });
+  }
+  components.push({ name: 'runtime', close: () => runtime.close() });
+  const lifecycle = installGracefulShutdown({
+    components,
+    timeoutMs: config.shutdownTimeoutMs + 2_000,
+    logger,
+  });
+  worker.run().catch((error: unknown) => {
+    logger.fatal({ err: error }, 'worker stopped unexpectedly');
+    void lifecycle.shutdown('worker failure');
+  });
+  return lifecycle.finished;
+}

@@ -1,0 +1,113 @@
+/**
+ * The worker when its dependencies fail: MongoDB cut off mid-batch, and the worker process
+ * itself killed with SIGKILL mid-batch and started again.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+
+import { createPipeline, fakeMarketplaceEnv, orderEvent, type Pipeline } from '../support/pipeline.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+let p: Pipeline | undefined;
+let proxy: TcpProxy | undefined;
+const children: ChildProcess[] = [];
+
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  await p?.cleanup();
+  await proxy?.close();
+  p = undefined;
+  proxy = undefined;
+});
+
+async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('worker under failure', () => {
+  it('acks nothing while MongoDB is unreachable mid-batch, and writes everything once it returns (regression: a network MongoBulkWriteError was taken for success)', async () => {
+    const mongoUrl = new URL(inject('mongoUrl'));
+    proxy = await startTcpProxy(mongoUrl.hostname, Number(mongoUrl.port));
+    p = await createPipeline({
+      MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true&serverSelectionTimeoutMS=800`,
+    });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const seeded = pipeline.fake.seedOrders('tiktok', shopId, 30);
+    pipeline.fake.knobs.setLatency(1_000);
+    await pipeline.enqueue(seeded.map((o) => orderEvent('tiktok', shopId, o)));
+    await pipeline.startWorker();
+
+    // Cut MongoDB once the batch is delivered, while it waits for the marketplace.
+    await waitFor(async () => (await pipeline.groupState()).pending === 30);
+    proxy.cut();
+    await new Promise((r) => setTimeout(r, 1_500));
+    const state = await pipeline.groupState();
+    expect(state.pending).toBe(30); // delivered, none acked
+
+    const { db } = await pipeline.env.mongo(); // direct, not through the proxy
+    expect(await db.collection('orders').countDocuments()).toBe(0);
+
+    proxy.restore();
+    pipeline.fake.knobs.setLatency(0);
+    await pipeline.drained(20_000);
+    expect(await db.collection('orders').countDocuments()).toBe(30);
+    expect(await pipeline.env.redis().xlen(pipeline.env.config.deadLetterStreamKey)).toBe(0);
+  });
+
+  it('loses nothing when the worker process is killed with SIGKILL mid-batch and restarted', async () => {
+    p = await createPipeline({ BATCH_SIZE: '20' });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const seeded = pipeline.fake.seedOrders('tiktok', shopId, 200);
+    pipeline.fake.knobs.setLatency(80);
+    await pipeline.enqueue(seeded.map((o) => orderEvent('tiktok', shopId, o)));
+
+    const { config } = pipeline.env;
+    const childEnv = (name: string): NodeJS.ProcessEnv => ({
+      PATH: process.env.PATH,
+      ...fakeMarketplaceEnv(pipeline.fake),
+      REDIS_URL: pipeline.env.redisUrl,
+      MONGO_URL: pipeline.env.mongoUrl,
+      MONGO_DB: config.mongoDb,
+      STREAM_KEY: config.streamKey,
+      DEAD_LETTER_STREAM_KEY: config.deadLetterStreamKey,
+      CHANGES_STREAM_KEY: config.changesStreamKey,
+      CONSUMER_GROUP: config.consumerGroup,
+      CONSUMER_NAME: name,
+      BATCH_SIZE: '20',
+      CLAIM_IDLE_MS: '1000',
+      LOG_LEVEL: 'warn',
+    });
+    const startChild = (name: string) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {
+        env: childEnv(name),
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      children.push(child);
+      return child;
+    };
+
+    const { db } = await pipeline.env.mongo();
+    const orders = db.collection('orders');
+    const first = startChild('killed-worker');
+    await waitFor(async () => (await orders.countDocuments()) >= 40, 30_000);
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    const storedAtKill = await orders.countDocuments();
+    expect(storedAtKill).toBeLessThan(200);
+
+    startChild('restarted-worker');
+    await pipeline.drained(40_000);
+    expect(await orders.countDocuments()).toBe(200);
+    const ids = (await orders.find({}, { projection: { _id: 0, order_id: 1 } }).toArray()).map((d) =>
+      String(d.order_id),
+    );
+    expect(new Set(ids).size).toBe(200);
+    expect(await pipeline.env.redis().xlen(config.deadLetterStreamKey)).toBe(0);
+  }, 90_000);
+});
