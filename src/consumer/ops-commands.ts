@@ -20,7 +20,8 @@ import {
 async function withRedis<T>(ctx: CommandContext, work: (redis: Redis) => Promise<T>): Promise<T> {
   const config = ctx.config();
   const logger = createLogger({ level: 'error', pretty: false });
-  const redis = createRedis({ url: resolveRedisUrl(config), name: 'cli', logger, profile: 'fail-fast' });
+  // Default profile: commands wait for the connection (briefly) instead of failing before it is up.
+  const redis = createRedis({ url: resolveRedisUrl(config), name: 'cli', logger });
   try {
     return await work(redis);
   } catch (error) {

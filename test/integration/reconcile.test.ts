@@ -1,0 +1,214 @@
+/**
+ * Reconcile and backfill against the fake marketplace, with the real worker draining what they
+ * enqueue: one write path, nothing a webhook missed stays missing.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { createReconciler, type Reconciler } from '../../src/reconcile/job.js';
+import { createReconcileScheduler } from '../../src/reconcile/scheduler.js';
+import { decodeStreamEntry } from '../../src/shared/stream.js';
+import { silentLogger } from '../support/context.js';
+import { FAKE_ENDPOINTS } from '../support/fake-marketplace/index.js';
+import { createPipeline, orderEvent, type Pipeline } from '../support/pipeline.js';
+
+let p: Pipeline | undefined;
+afterEach(async () => {
+  await p?.cleanup();
+  p = undefined;
+});
+
+function reconcilerFor(pipeline: Pipeline, now?: () => Date): Reconciler {
+  const { runtime } = pipeline;
+  return createReconciler({
+    config: runtime.config,
+    redis: runtime.redis,
+    db: runtime.mongo.db,
+    shops: runtime.shops,
+    adapters: runtime.adapters,
+    logger: silentLogger,
+    ...(now ? { now } : {}),
+  });
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+describe('reconcile', () => {
+  it('brings in every order updated today, fetching details only for what MongoDB lacks', async () => {
+    p = await createPipeline({ BATCH_SIZE: '500' });
+    const pipeline = p;
+    const shopA = await pipeline.addShop('tiktok');
+    const shopB = await pipeline.addShop('tiktok');
+    // Updated in the last minutes: inside today's window whatever the hour.
+    const fresh = (i: number) => ({ update_time: nowSeconds() - 30 - i, create_time: nowSeconds() - 3600 });
+    const a = pipeline.fake.seedOrders('tiktok', shopA, 125, fresh);
+    const b = pipeline.fake.seedOrders('tiktok', shopB, 125, fresh);
+    // 100 of them already arrived through webhooks.
+    await pipeline.enqueue([
+      ...a.slice(0, 50).map((o) => orderEvent('tiktok', shopA, o)),
+      ...b.slice(0, 50).map((o) => orderEvent('tiktok', shopB, o)),
+    ]);
+    await pipeline.startWorker();
+    await pipeline.drained();
+    pipeline.fake.calls.reset();
+
+    const summary = await reconcilerFor(pipeline).run({ trigger: 'cli', mode: { type: 'today' } });
+    expect(summary).toMatchObject({ status: 'succeeded', listed: 250, enqueued: 250 });
+    expect(summary.shops.map((s) => [s.shop_id, s.listed, s.status]).sort()).toEqual(
+      [
+        [shopA, 125, 'succeeded'],
+        [shopB, 125, 'succeeded'],
+      ].sort(),
+    );
+    await pipeline.drained();
+
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('orders').countDocuments()).toBe(250);
+    const fetched = pipeline.fake.calls.ids({ endpoint: FAKE_ENDPOINTS.tiktok.orderDetail }).flat();
+    expect(fetched).toHaveLength(150);
+    expect(new Set(fetched)).toEqual(new Set([...a.slice(50), ...b.slice(50)].map((o) => String(o.id))));
+
+    const run = await db.collection('sync_runs').findOne({ run_id: summary.id });
+    expect(run).toMatchObject({
+      job: 'reconcile',
+      trigger: 'cli',
+      status: 'succeeded',
+      listed: 250,
+      enqueued: 250,
+      errors: [],
+    });
+    expect(run?.finished_at).toBeInstanceOf(Date);
+    expect(run?.shops).toHaveLength(2);
+
+    // The entries are reconcile entries with the order's update_time as version.
+    const [[, fields]] = (await pipeline.env.redis().xrevrange(pipeline.env.config.streamKey, '+', '-', 'COUNT', 1)) as [
+      [string, string[]],
+    ];
+    expect(decodeStreamEntry(fields)).toMatchObject({ source: 'reconcile', payload: '{}', kind: 'order' });
+  });
+
+  it('lists 23:30 yesterday (inside the overlap) and 00:30 today, not 21:00 yesterday', async () => {
+    p = await createPipeline({ RECONCILE_OVERLAP_MINUTES: '60' });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const at = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
+    pipeline.fake.seedOrders('tiktok', shopId, 3, (i) => ({
+      update_time: [at('2026-11-20T21:00:00+07:00'), at('2026-11-20T23:30:00+07:00'), at('2026-11-21T00:30:00+07:00')][i],
+    }));
+    const summary = await reconcilerFor(pipeline, () => new Date('2026-11-21T10:00:00+07:00')).run({
+      trigger: 'cli',
+      mode: { type: 'today' },
+    });
+    expect(summary.listed).toBe(2);
+    const entries = (await pipeline.env.redis().xrange(pipeline.env.config.streamKey, '-', '+')) as [string, string[]][];
+    expect(entries.map(([, f]) => decodeStreamEntry(f).version).sort()).toEqual([
+      at('2026-11-20T23:30:00+07:00'),
+      at('2026-11-21T00:30:00+07:00'),
+    ]);
+  });
+
+  it('runs once when two replicas start a run at the same moment', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    await pipeline.addShop('tiktok');
+    pipeline.fake.knobs.setLatency(200);
+    const replica = () =>
+      createReconcileScheduler({
+        config: pipeline.runtime.config,
+        redis: pipeline.env.redis(),
+        reconciler: reconcilerFor(pipeline),
+        logger: silentLogger,
+      });
+    const results = await Promise.all([replica(), replica()].map((s) => s.runExclusive({ trigger: 'cron', mode: { type: 'today' } })));
+    expect(results.filter((r) => r.ran)).toHaveLength(1);
+    expect(results.find((r) => !r.ran)).toMatchObject({ reason: 'another replica is running reconcile' });
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('sync_runs').countDocuments()).toBe(1);
+  });
+
+  it('reports a shop whose token is rejected and completes the other', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const broken = await pipeline.addShop('tiktok');
+    const healthy = await pipeline.addShop('shopee');
+    pipeline.fake.seedOrders('shopee', healthy, 5, () => ({ update_time: nowSeconds() - 10 }));
+    pipeline.fake.knobs.expireAccessToken('tiktok', broken);
+    pipeline.fake.knobs.revokeRefreshToken('tiktok', broken);
+
+    const summary = await reconcilerFor(pipeline).run({ trigger: 'cron', mode: { type: 'today' } });
+    expect(summary.status).toBe('partial');
+    const byShop = Object.fromEntries(summary.shops.map((s) => [s.shop_id, s]));
+    expect(byShop[broken]).toMatchObject({ status: 'failed', error: { code: 'ERR_MARKETPLACE_AUTH' } });
+    expect(byShop[healthy]).toMatchObject({ status: 'succeeded', enqueued: 5 });
+    const { db } = await pipeline.env.mongo();
+    const run = await db.collection('sync_runs').findOne({ run_id: summary.id });
+    expect(run?.status).toBe('partial');
+    expect(run?.errors).toEqual([expect.objectContaining({ shop_id: broken, code: 'ERR_MARKETPLACE_AUTH' })]);
+  });
+
+  it('enqueues Shopee lost pushes and confirms them', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('shopee');
+    pipeline.fake.addLostPush({ shopId: Number(shopId), code: 3, data: { ordersn: 'LOST1', status: 'READY_TO_SHIP', update_time: nowSeconds() } });
+    const summary = await reconcilerFor(pipeline).run({ trigger: 'cron', mode: { type: 'today' } });
+    expect(summary.status).toBe('succeeded');
+    const entries = (await pipeline.env.redis().xrange(pipeline.env.config.streamKey, '-', '+')) as [string, string[]][];
+    expect(entries.map(([, f]) => decodeStreamEntry(f).entity_id)).toContain('LOST1');
+    expect(pipeline.fake.lostPushState().pending).toBe(0);
+  });
+});
+
+describe('backfill', () => {
+  it('resumes an interrupted backfill without re-listing finished days', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const reconciler = reconcilerFor(pipeline);
+    const mode = { type: 'days' as const, firstDay: '2026-11-01', lastDay: '2026-11-05' };
+
+    let chunks = 0;
+    const interrupted = await reconciler.run({
+      trigger: 'cli',
+      mode,
+      onProgress: () => void chunks++,
+      shouldStop: () => chunks >= 2,
+    });
+    expect(interrupted.status).toBe('failed');
+    expect(interrupted.shops[0]).toMatchObject({ days_done: 2 });
+    const searchesBefore = pipeline.fake.calls.count({ endpoint: FAKE_ENDPOINTS.tiktok.orderSearch, shopId });
+
+    pipeline.fake.calls.reset();
+    const resumed = await reconciler.run({ trigger: 'cli', mode });
+    expect(resumed.status).toBe('succeeded');
+    expect(resumed.shops[0]).toMatchObject({ days_done: 3, days_skipped: 2 });
+    const listedFrom = pipeline.fake.calls.log
+      .filter((c) => c.endpoint === FAKE_ENDPOINTS.tiktok.orderSearch)
+      .map((c) => Number((c.body as { update_time_ge: number }).update_time_ge));
+    const dayStart = (day: string) => Math.floor(new Date(`${day}T00:00:00+07:00`).getTime() / 1000);
+    expect(listedFrom.sort()).toEqual([dayStart('2026-11-03'), dayStart('2026-11-04'), dayStart('2026-11-05')]);
+    expect(searchesBefore).toBe(3); // days 1-2, and day 3 was stopped after its first page
+
+    // A completed backfill clears its checkpoints: the same range can be run again in full.
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('sync_checkpoints').countDocuments()).toBe(0);
+  });
+
+  it('lists a 40-day Shopee range in windows of at most 15 days', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('shopee');
+    const summary = await reconcilerFor(pipeline).run({
+      trigger: 'cli',
+      mode: { type: 'days', firstDay: '2026-09-01', lastDay: '2026-10-10' },
+      platform: 'shopee',
+    });
+    expect(summary.status).toBe('succeeded');
+    expect(summary.shops[0]).toMatchObject({ shop_id: shopId, days_done: 40 });
+    const windows = pipeline.fake.calls.log
+      .filter((c) => c.endpoint === FAKE_ENDPOINTS.shopee.orderList)
+      .map((c) => Number(c.query.time_to) - Number(c.query.time_from));
+    expect(windows.length).toBeGreaterThanOrEqual(40);
+    for (const seconds of windows) expect(seconds).toBeLessThanOrEqual(15 * 86_400);
+    expect(pipeline.fake.calls.count({ platform: 'shopee', status: 400 })).toBe(0);
+  });
+});
