@@ -9,12 +9,9 @@ import { createEntityStore } from '../shared/store/entities.js';
 import { createDeadLetterWriter } from './dead-letter.js';
 import { createConsumerMetrics } from './metrics.js';
 import { createBatchProcessor } from './process-batch.js';
-import { createWorker, type Worker } from './worker.js';
+import { createWorker, type Worker, type WorkerDeps } from './worker.js';
 
-export interface WorkerTuning {
-  blockMs?: number;
-  reclaimIntervalMs?: number;
-}
+export type WorkerTuning = Pick<WorkerDeps, 'blockMs' | 'reclaimIntervalMs' | 'gaugeIntervalMs'>;
 
 /** Builds a worker on the runtime; the caller runs it (`worker.run()`) and closes it. */
 export function buildWorker(runtime: Runtime, tuning: WorkerTuning = {}): Worker {
@@ -62,7 +59,7 @@ export async function runWorkerRole(runtime: Runtime): Promise<number> {
   });
   worker.run().catch((error: unknown) => {
     logger.fatal({ err: error }, 'worker stopped unexpectedly');
-    void lifecycle.shutdown('worker failure');
+    void lifecycle.shutdown('worker failure', { failed: true });
   });
   return lifecycle.finished;
 }

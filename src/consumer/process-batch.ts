@@ -188,6 +188,23 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       }
     };
 
+    const changes: ChangeNotification[] = [];
+    const renotified = new Set<string>();
+    const renotify = (shop: Shop, kind: DetailKind, entityId: string, version: number) => {
+      const key = `${shop.platform}:${shop.shop_id}:${kind}:${entityId}`;
+      if (renotified.has(key)) return;
+      renotified.add(key);
+      changes.push({
+        platform: shop.platform,
+        shop_id: shop.shop_id,
+        kind,
+        entity_id: entityId,
+        version,
+        change: 'updated',
+        at: now().getTime(),
+      });
+    };
+
     const processKind = async (
       adapter: MarketplaceAdapter,
       shop: Shop,
@@ -240,6 +257,9 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         const storedVersion = stored.get(event.entity_id);
         if (storedVersion !== undefined && storedVersion >= event.version) {
           settle(entry, { action: 'ack' });
+          // A redelivery may follow a write whose change notification was never sent (the
+          // worker died in between): notify again, so downstream hears at least once.
+          if (entry.deliveries > 1) renotify(shop, kind, event.entity_id, storedVersion);
           continue;
         }
         const document = documents.get(event.entity_id);
@@ -262,7 +282,6 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     // 4. one bulkWrite per collection
     const outcomes = new Map<string, { version: number; stored: boolean } | AppError>();
     const kinds = [...new Set(writes.map((w) => w.kind))];
-    const changes: ChangeNotification[] = [];
     await Promise.all(
       kinds.map(async (kind) => {
         const batch = writes.filter((w) => w.kind === kind);

@@ -42,6 +42,8 @@ export interface WorkerDeps {
   /** Longest XREADGROUP block; also bounds how late a reclaim or a stop is noticed. */
   blockMs?: number;
   reclaimIntervalMs?: number;
+  /** How often the consumer-group gauges are refreshed (XINFO GROUPS). */
+  gaugeIntervalMs?: number;
 }
 
 /** Creates the group reading the whole stream; an existing group (BUSYGROUP) is fine. */
@@ -54,6 +56,8 @@ export async function ensureConsumerGroup(redis: Redis, streamKey: string, group
     if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error;
   }
 }
+
+const GAUGE_INTERVAL_MS = 5_000;
 
 export interface Worker {
   /** Runs until close(); resolves when the loop has stopped. */
@@ -71,6 +75,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   let running: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
   let wakeUp: (() => void) | undefined;
+  let gaugeTimer: NodeJS.Timeout | undefined;
 
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -178,7 +183,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       }
     }
 
-    // Notify downstream after the write and before the ack (at least once).
+    // Notify downstream after the write and before the ack. A notification lost to a crash
+    // right here is sent again when the entry is redelivered (see process-batch).
     if (result.changes.length > 0) {
       const pipeline = redis.pipeline();
       for (const change of result.changes) {
@@ -219,6 +225,21 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
   }
 
+  /** Consumer-group lag and pending count for the gauges (XINFO GROUPS). */
+  async function refreshGroupGauges(): Promise<void> {
+    const metrics = deps.metrics;
+    if (!metrics) return;
+    const groups = (await redis.xinfo('GROUPS', config.streamKey)) as unknown[][];
+    for (const group of groups) {
+      const record: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < group.length; i += 2) record[String(group[i])] = group[i + 1];
+      if (record.name !== config.consumerGroup) continue;
+      metrics.groupPending.set(Number(record.pending) || 0);
+      // lag is nil when Redis cannot compute it (e.g. after deletions): leave the last value.
+      if (record.lag !== null && record.lag !== undefined) metrics.groupLag.set(Number(record.lag) || 0);
+    }
+  }
+
   async function loop(): Promise<void> {
     await ensureConsumerGroup(redis, config.streamKey, config.consumerGroup);
     log.info({ stream: config.streamKey, group: config.consumerGroup }, 'worker started');
@@ -253,12 +274,20 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   return {
     run() {
+      if (!running && deps.metrics) {
+        // On a timer, not in the loop: a long batch must not freeze what ops see.
+        gaugeTimer = setInterval(() => {
+          refreshGroupGauges().catch(() => undefined);
+        }, deps.gaugeIntervalMs ?? GAUGE_INTERVAL_MS);
+        gaugeTimer.unref();
+      }
       running ??= loop();
       return running;
     },
     close(timeoutMs = 10_000) {
       closing ??= (async () => {
         stopping = true;
+        clearInterval(gaugeTimer);
         wakeUp?.();
         if (!running) return;
         // Wait for the batch in flight; a blocked XREADGROUP returns within blockMs.

@@ -32,8 +32,12 @@ export interface GracefulShutdownOptions {
 }
 
 export interface GracefulShutdown {
-  /** Closes everything once and exits; resolves with the exit code (just before exit is called). */
-  shutdown(reason: string): Promise<number>;
+  /**
+   * Closes everything once and exits; resolves with the exit code (just before exit is called).
+   * `failed` (a component died) makes the exit code 1 even when everything closed cleanly, so a
+   * supervisor with restart-on-failure restarts the process.
+   */
+  shutdown(reason: string, options?: { failed?: boolean }): Promise<number>;
   /** Resolves with the exit code once a shutdown has finished, however it was started. */
   readonly finished: Promise<number>;
   /** Removes the signal listeners (for tests and for callers that stop without exiting). */
@@ -70,7 +74,7 @@ export function installGracefulShutdown(options: GracefulShutdownOptions): Grace
     return code;
   }
 
-  function shutdown(reason: string): Promise<number> {
+  function shutdown(reason: string, shutdownOptions: { failed?: boolean } = {}): Promise<number> {
     running ??= (async () => {
       log.info({ reason, timeoutMs }, 'shutting down');
       let timer: NodeJS.Timeout | undefined;
@@ -80,7 +84,8 @@ export function installGracefulShutdown(options: GracefulShutdownOptions): Grace
           resolve(EXIT_UNCLEAN);
         }, timeoutMs);
       });
-      const code = await Promise.race([closeAll(), timedOut]);
+      const closed = await Promise.race([closeAll(), timedOut]);
+      const code = shutdownOptions.failed ? EXIT_UNCLEAN : closed;
       clearTimeout(timer);
       dispose();
       if (code === EXIT_CLEAN) log.info('shut down cleanly');

@@ -56,6 +56,8 @@ export interface CreateMongoOptions {
   /** How long an operation waits for a usable server before failing (retryable). */
   serverSelectionTimeoutMS?: number;
   appName?: string;
+  /** Emit the driver's command events on `client` (benchmarks count round trips with them). */
+  monitorCommands?: boolean;
 }
 
 export async function connectMongo(options: CreateMongoOptions): Promise<MongoHandle> {
@@ -64,6 +66,7 @@ export async function connectMongo(options: CreateMongoOptions): Promise<MongoHa
   const client = new MongoClient(options.url, {
     ...(urlSetsTimeout ? {} : { serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 5_000 }),
     appName: options.appName ?? 'market-ingest',
+    monitorCommands: options.monitorCommands ?? false,
   });
   try {
     await client.connect();

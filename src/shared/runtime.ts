@@ -37,6 +37,8 @@ export interface OpenRuntimeOptions {
   role: string;
   /** An existing metrics registry to add to (the all-in-one process shares one). */
   metrics?: Registry;
+  /** Emit MongoDB command events on `mongo.client` (for benchmarks and debugging). */
+  monitorMongoCommands?: boolean;
 }
 
 export async function openRuntime(options: OpenRuntimeOptions): Promise<Runtime> {
@@ -51,6 +53,7 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<Runtime>
       dbName: config.mongoDb,
       logger,
       appName: role,
+      monitorCommands: options.monitorMongoCommands ?? false,
     });
     await ensureIndexes(mongo.db);
   } catch (error) {

@@ -5,6 +5,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { listDeadLetters, replayDeadLetters } from '../../src/consumer/ops.js';
+import { createBatchProcessor } from '../../src/consumer/process-batch.js';
+import { createEntityStore } from '../../src/shared/store/entities.js';
+import { encodeStreamEntry } from '../../src/shared/stream.js';
+import { silentLogger } from '../support/context.js';
 import { FAKE_ENDPOINTS, type Json } from '../support/fake-marketplace/index.js';
 import { createPipeline, orderEvent, type Pipeline } from '../support/pipeline.js';
 
@@ -242,6 +246,62 @@ describe('worker', () => {
       .redis()
       .xinfo('CONSUMERS', pipeline.env.config.streamKey, pipeline.env.config.consumerGroup)) as unknown[][];
     expect(consumers).toHaveLength(2);
+  });
+});
+
+describe('change notifications', () => {
+  it('are sent again for a redelivered entry whose write already happened (regression: notification lost between write and ack)', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const [order] = pipeline.fake.seedOrders('tiktok', shopId, 1) as [Json];
+    const processBatch = createBatchProcessor({
+      adapters: pipeline.runtime.adapters,
+      shops: pipeline.runtime.shops,
+      entities: createEntityStore({ db: pipeline.runtime.mongo.db }),
+      logger: silentLogger,
+      timezoneOffset: '+07:00',
+      shopConcurrency: 2,
+      detailBatchSize: 50,
+    });
+    const fields = encodeStreamEntry(orderEvent('tiktok', shopId, order));
+    const first = await processBatch([{ id: '1-0', fields, deliveries: 1 }]);
+    expect(first.changes).toEqual([
+      expect.objectContaining({ change: 'inserted', entity_id: String(order.id) }),
+    ]);
+
+    // Same entry, first delivery again (a duplicate webhook): stored, nothing to say.
+    expect((await processBatch([{ id: '2-0', fields, deliveries: 1 }])).changes).toEqual([]);
+    // Redelivered after a crash between write and notification: notify again.
+    const again = await processBatch([{ id: '1-0', fields, deliveries: 2 }]);
+    expect(again.verdicts.get('1-0')).toEqual({ action: 'ack' });
+    expect(again.changes).toEqual([
+      expect.objectContaining({ change: 'updated', entity_id: String(order.id), version: order.update_time }),
+    ]);
+    expect(again.stats.fetched).toBe(0);
+  });
+});
+
+describe('worker metrics', () => {
+  it('reports consumer-group pending and lag while a batch is in flight', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const seeded = pipeline.fake.seedOrders('tiktok', shopId, 3);
+    pipeline.fake.knobs.setLatency(1_000);
+    await pipeline.enqueue(seeded.map((o) => orderEvent('tiktok', shopId, o)));
+    await pipeline.startWorker({ runtime: pipeline.runtime, tuning: { gaugeIntervalMs: 20, blockMs: 50 } });
+    const gauge = async (name: string) => {
+      const metric = await pipeline.runtime.metrics.getSingleMetric(name)?.get();
+      return metric?.values[0]?.value;
+    };
+    await waitFor(async () => (await gauge('market_ingest_worker_group_pending')) === 3);
+    await pipeline.drained();
+    await waitFor(async () => (await gauge('market_ingest_worker_group_pending')) === 0);
+    expect(await gauge('market_ingest_worker_group_lag')).toBe(0);
+    const text = await pipeline.runtime.metrics.metrics();
+    expect(text).toMatch(/market_ingest_worker_entries_total\{[^}]*outcome="acked"[^}]*\} 3/);
+    expect(text).toMatch(/market_ingest_worker_documents_written_total(\{[^}]*\})? 3/);
   });
 });
 

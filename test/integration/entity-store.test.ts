@@ -44,8 +44,14 @@ afterEach(() => env.cleanup());
 
 describe('entity store', () => {
   it('reports inserted, then unchanged on replay, then updated for a newer version', async () => {
-    expect(await store.upsertMany('order', [order('a', 10), order('b', 10)])).toEqual(['inserted', 'inserted']);
-    expect(await store.upsertMany('order', [order('a', 10), order('b', 10)])).toEqual(['unchanged', 'unchanged']);
+    expect(await store.upsertMany('order', [order('a', 10), order('b', 10)])).toEqual([
+      'inserted',
+      'inserted',
+    ]);
+    expect(await store.upsertMany('order', [order('a', 10), order('b', 10)])).toEqual([
+      'unchanged',
+      'unchanged',
+    ]);
     expect(await store.upsertMany('order', [order('a', 11, 'IN_TRANSIT'), order('c', 1)])).toEqual([
       'updated',
       'inserted',
@@ -60,7 +66,10 @@ describe('entity store', () => {
     await store.upsertMany('order', [order('a', 20, 'DELIVERED')]);
     expect(await store.upsertMany('order', [order('a', 15, 'IN_TRANSIT')])).toEqual(['unchanged']);
     const { db } = await env.mongo();
-    expect(await db.collection('orders').findOne({ order_id: 'a' })).toMatchObject({ version: 20, status: 'DELIVERED' });
+    expect(await db.collection('orders').findOne({ order_id: 'a' })).toMatchObject({
+      version: 20,
+      status: 'DELIVERED',
+    });
   });
 
   it('finds stored versions with one query, scoped to platform and shop', async () => {
@@ -79,7 +88,11 @@ describe('entity store', () => {
   it('turns an unreachable MongoDB into a retryable error', async () => {
     const { connectMongo } = await import('../../src/shared/mongo.js');
     const { silentLogger } = await import('../support/context.js');
-    const handle = await connectMongo({ url: env.mongoUrl, dbName: env.config.mongoDb, logger: silentLogger });
+    const handle = await connectMongo({
+      url: env.mongoUrl,
+      dbName: env.config.mongoDb,
+      logger: silentLogger,
+    });
     const broken = createEntityStore({ db: handle.db });
     await handle.close();
     const error = await broken.upsertMany('order', [order('z', 1)]).catch((e: unknown) => e);

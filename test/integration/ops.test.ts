@@ -1,10 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { formatPending } from '../../src/consumer/ops-commands.js';
-import { listDeadLetters, pendingSummary, purgeDeadLetters, replayDeadLetters } from '../../src/consumer/ops.js';
+import {
+  listDeadLetters,
+  pendingSummary,
+  purgeDeadLetters,
+  replayDeadLetters,
+} from '../../src/consumer/ops.js';
 import { ensureConsumerGroup } from '../../src/consumer/worker.js';
 import type { Redis } from '../../src/shared/redis.js';
-import { decodeStreamEntry, encodeDeadLetterInfo, encodeStreamEntry, type StreamEvent } from '../../src/shared/stream.js';
+import {
+  decodeStreamEntry,
+  encodeDeadLetterInfo,
+  encodeStreamEntry,
+  type StreamEvent,
+} from '../../src/shared/stream.js';
 import { createTestEnv, type TestEnv } from '../support/context.js';
 
 let env: TestEnv;

@@ -1,0 +1,172 @@
+/**
+ * Consumer benchmark (`npm run bench:consumer`).
+ *
+ * Phase 1: prefill BENCH_EVENTS entries (default 20,000: every order announced twice) for four
+ * TikTok shops, then drain them with one worker against the fake marketplace answering after
+ * BENCH_LATENCY_MS (default 100 ms). Prints events/s, marketplace detail calls against the
+ * one-call-per-event baseline, MongoDB round trips, and the worker's peak RSS.
+ * Phase 2: a BENCH_BACKLOG-entry backlog (default 200,000) about orders already stored, to show
+ * that memory is bounded by BATCH_SIZE, not by the backlog.
+ *
+ * Redis and MongoDB are chosen as the tests choose them (test/support/services.ts); the MongoDB
+ * backend used is printed, because the emulator is far slower than a real mongod.
+ */
+import { randomBytes } from 'node:crypto';
+
+import { buildWorker } from '../src/consumer/main.js';
+import { pendingSummary } from '../src/consumer/ops.js';
+import { loadConfig } from '../src/shared/config.js';
+import { createLogger } from '../src/shared/logger.js';
+import { openRuntime, type Runtime } from '../src/shared/runtime.js';
+import { encodeStreamEntry, type StreamEvent } from '../src/shared/stream.js';
+import { FAKE_ENDPOINTS, startFakeMarketplace, type Json } from '../test/support/fake-marketplace/index.js';
+import { fakeMarketplaceEnv, orderEvent } from '../test/support/pipeline.js';
+import { provideServices } from '../test/support/services.js';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 200_000);
+const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 100);
+const SHOPS = 4;
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+
+/** Samples this process's RSS every 50 ms while `work` runs; returns the peak. */
+async function peakRss<T>(work: () => Promise<T>): Promise<{ result: T; peak: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 50);
+  try {
+    const result = await work();
+    return { result, peak: Math.max(peak, process.memoryUsage().rss) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function enqueue(runtime: Runtime, events: readonly StreamEvent[]): Promise<void> {
+  for (let i = 0; i < events.length; i += 5_000) {
+    const pipeline = runtime.redis.pipeline();
+    for (const event of events.slice(i, i + 5_000)) {
+      pipeline.xadd(runtime.config.streamKey, '*', ...encodeStreamEntry(event));
+    }
+    await pipeline.exec();
+  }
+}
+
+async function drained(runtime: Runtime): Promise<void> {
+  for (;;) {
+    const state = await pendingSummary(runtime.redis, runtime.config, 1);
+    if (state.lag === 0 && state.pending === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function main(): Promise<void> {
+  const { redis, mongo } = await provideServices();
+  const fake = await startFakeMarketplace({ seed: 77 });
+  const id = `bench-${randomBytes(3).toString('hex')}`;
+  const config = loadConfig({
+    ...fakeMarketplaceEnv(fake),
+    REDIS_URL: redis.url,
+    MONGO_URL: mongo.url,
+    MONGO_DB: id.replace(/-/g, '_'),
+    STREAM_KEY: `${id}:events`,
+    DEAD_LETTER_STREAM_KEY: `${id}:dead`,
+    CHANGES_STREAM_KEY: `${id}:changes`,
+    CONSUMER_GROUP: `${id}:workers`,
+    TIKTOK_RATE_LIMIT_PER_MINUTE: '1000000',
+    LOG_LEVEL: 'warn',
+  });
+  const logger = createLogger({ level: 'warn', pretty: false, stderr: true });
+  const runtime = await openRuntime({ config, logger, role: 'bench', monitorMongoCommands: true });
+  let mongoCommands = 0;
+  runtime.mongo.client.on('commandStarted', () => void mongoCommands++);
+
+  const out = (line = '') => process.stdout.write(`${line}\n`);
+  out(`redis: ${redis.description}`);
+  out(`mongo: ${mongo.description}`);
+  out(
+    `node ${process.version}, batch ${config.batchSize}, detail batch ${config.detailBatchSize}, marketplace latency ${LATENCY_MS} ms`,
+  );
+  out();
+
+  try {
+    // Phase 1: EVENTS entries, each order twice, shops interleaved.
+    const perShop = Math.ceil(EVENTS / 2 / SHOPS);
+    const events: StreamEvent[] = [];
+    for (let s = 0; s < SHOPS; s++) {
+      const { shopId } = fake.addShop('tiktok');
+      const shop = fake.toShop('tiktok', shopId);
+      await runtime.shops.upsert({ ...shop, platform: 'tiktok', shop_id: shopId });
+      const orders: Json[] = fake.seedOrders('tiktok', shopId, perShop);
+      for (const order of orders) events.push(orderEvent('tiktok', shopId, order));
+    }
+    const all = [...events, ...events].sort(() => Math.random() - 0.5).slice(0, EVENTS);
+    await enqueue(runtime, all);
+    fake.knobs.setLatency(LATENCY_MS);
+    fake.calls.reset();
+    mongoCommands = 0;
+
+    const worker = buildWorker(runtime, { blockMs: 200 });
+    const baseline = process.memoryUsage().rss;
+    const started = Date.now();
+    const { peak } = await peakRss(async () => {
+      void worker.run();
+      await drained(runtime);
+    });
+    const seconds = (Date.now() - started) / 1000;
+    const distinct = new Set(all.map((e) => e.entity_id)).size;
+    const detailCalls = fake.calls.count({ endpoint: FAKE_ENDPOINTS.tiktok.orderDetail });
+    const stored = await runtime.mongo.db.collection('orders').countDocuments();
+    out(`phase 1: ${all.length} events (${distinct} distinct orders, ${SHOPS} shops)`);
+    out(`  drained in        ${seconds.toFixed(1)} s = ${(all.length / seconds).toFixed(0)} events/s`);
+    out(
+      `  detail calls      ${detailCalls} (one call per event would be ${all.length}: ${(all.length / Math.max(1, detailCalls)).toFixed(0)}x fewer; minimum ${Math.ceil(distinct / config.detailBatchSize)})`,
+    );
+    out(`  mongo round trips ${mongoCommands} (${(mongoCommands / all.length).toFixed(3)} per event)`);
+    out(`  orders stored     ${stored}`);
+    out(
+      `  peak RSS          ${mb(peak)} (baseline ${mb(baseline)} incl. the in-process fake marketplace; +${mb(peak - baseline)})`,
+    );
+    out();
+
+    // Phase 2: a large backlog about 100 orders that are already stored: no fetch, no write.
+    const { shopId } = fake.addShop('tiktok');
+    const shop = fake.toShop('tiktok', shopId);
+    await runtime.shops.upsert({ ...shop, platform: 'tiktok', shop_id: shopId });
+    const hot = fake.seedOrders('tiktok', shopId, 100).map((o) => orderEvent('tiktok', shopId, o));
+    fake.knobs.setLatency(0);
+    await enqueue(runtime, hot);
+    await drained(runtime);
+    const backlog = Array.from({ length: BACKLOG }, (_, i) => hot[i % hot.length]!);
+    await enqueue(runtime, backlog);
+    const backlogBaseline = process.memoryUsage().rss;
+    const backlogStarted = Date.now();
+    const { peak: backlogPeak } = await peakRss(() => drained(runtime));
+    const backlogSeconds = (Date.now() - backlogStarted) / 1000;
+    out(`phase 2: backlog of ${BACKLOG} entries about 100 stored orders`);
+    out(
+      `  drained in        ${backlogSeconds.toFixed(1)} s = ${(BACKLOG / backlogSeconds).toFixed(0)} events/s`,
+    );
+    out(
+      `  peak RSS          ${mb(backlogPeak)} (before ${mb(backlogBaseline)}; +${mb(backlogPeak - backlogBaseline)})`,
+    );
+    await worker.close(10_000);
+  } finally {
+    await runtime.mongo.db.dropDatabase().catch(() => undefined);
+    await runtime.redis
+      .del(config.streamKey, config.changesStreamKey, config.deadLetterStreamKey)
+      .catch(() => 0);
+    await runtime.close();
+    await fake.close();
+    await Promise.all([redis.stop(), mongo.stop()]);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exitCode = 1;
+});
