@@ -60,7 +60,7 @@ const orderEnvelope = z.object({
   code: z.number().int(),
   shop_id: shopId,
   data: z.object({
-    ordersn: z.string().trim().min(1, 'must be a non-empty string'),
+    ordersn: z.string().min(1, 'must be a non-empty string'),
     update_time: unixSeconds.optional(),
   }),
 });

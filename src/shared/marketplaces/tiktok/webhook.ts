@@ -16,7 +16,8 @@ export interface TikTokWebhookOptions {
   appSecret: string;
 }
 
-const id = z.string().trim().min(1, 'must be a non-empty string');
+// Kept exactly as sent (not trimmed): they are looked up at the marketplace later.
+const id = z.string().min(1, 'must be a non-empty string');
 
 /** Unix seconds; some payloads send numbers as strings, which is harmless to accept. */
 const unixSeconds = z.union([

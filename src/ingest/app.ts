@@ -1,0 +1,188 @@
+/**
+ * The ingest HTTP app as a function of its dependencies (no listening, no process handling):
+ * webhook routes, health and readiness, metrics, and one error mapping to CONTRACT §3 bodies.
+ */
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type onResponseHookHandler,
+} from 'fastify';
+
+import type { Config } from '../shared/config.js';
+import { isAppError, type ErrorCode } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Registry } from '../shared/metrics.js';
+import { pingRedis, type Redis } from '../shared/redis.js';
+import { createEventAppender } from './append.js';
+import { createIngestMetrics, type IngestMetrics, type WebhookOutcomeLabel } from './metrics.js';
+import { webhookRoutes, type Clock, type WebhookHandlerRegistry } from './routes.js';
+
+export type { Clock, WebhookHandlerRegistry } from './routes.js';
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export type IngestConfig = Pick<
+  Config,
+  | 'streamKey'
+  | 'streamMaxLen'
+  | 'dedupeTtlSeconds'
+  | 'bodyLimitBytes'
+  | 'webhookRateLimitPerMinute'
+  | 'trustProxy'
+>;
+
+export interface IngestDeps {
+  config: IngestConfig;
+  /** A `fail-fast` client: requests must fail within ~2 s when Redis is down, not queue. */
+  redis: Redis;
+  /** Enabled platforms only; a platform without a handler answers 404. */
+  handlers: WebhookHandlerRegistry;
+  logger: Logger;
+  metrics: Registry;
+  clock?: Clock;
+}
+
+interface ErrorAnswer {
+  status: number;
+  code: ErrorCode;
+  message: string;
+}
+
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  ERR_SIGNATURE: 401,
+  ERR_PAYLOAD: 400,
+  ERR_NOT_FOUND: 404,
+  ERR_TOO_LARGE: 413,
+  ERR_MEDIA_TYPE: 415,
+  ERR_RATE_LIMITED: 429,
+  ERR_UNAVAILABLE: 503,
+};
+
+const OUTCOME_BY_CODE: Partial<Record<ErrorCode, WebhookOutcomeLabel>> = {
+  ERR_SIGNATURE: 'rejected_signature',
+  ERR_PAYLOAD: 'rejected_payload',
+  ERR_NOT_FOUND: 'rejected_not_found',
+  ERR_TOO_LARGE: 'rejected_too_large',
+  ERR_MEDIA_TYPE: 'rejected_media_type',
+  ERR_RATE_LIMITED: 'rejected_rate_limited',
+  ERR_UNAVAILABLE: 'rejected_unavailable',
+};
+
+const REQUEST_TIMEOUT_MS = 30_000;
+
+const INTERNAL: ErrorAnswer = { status: 500, code: 'ERR_INTERNAL', message: 'internal error' };
+
+/** Our codes keep their message; Fastify's own 4xx get a fixed one; 5xx never carry detail. */
+function toErrorAnswer(error: unknown, bodyLimitBytes: number): ErrorAnswer {
+  if (isAppError(error)) {
+    const status = STATUS_BY_CODE[error.code];
+    if (status === undefined) return INTERNAL;
+    const message = status >= 500 ? 'service unavailable, retry later' : error.message;
+    return { status, code: error.code, message };
+  }
+  const statusCode = (error as Partial<FastifyError> | undefined)?.statusCode;
+  if (typeof statusCode !== 'number' || statusCode < 400 || statusCode >= 500) return INTERNAL;
+  switch (statusCode) {
+    case 413:
+      return { status: 413, code: 'ERR_TOO_LARGE', message: `body exceeds ${bodyLimitBytes} bytes` };
+    case 415:
+      return { status: 415, code: 'ERR_MEDIA_TYPE', message: 'content type must be application/json' };
+    case 404:
+      return { status: 404, code: 'ERR_NOT_FOUND', message: 'not found' };
+    default:
+      // Content-Length mismatch, aborted body, bad URL: the request itself is malformed.
+      return { status: 400, code: 'ERR_PAYLOAD', message: 'malformed request' };
+  }
+}
+
+function sendError(reply: FastifyReply, answer: ErrorAnswer) {
+  return reply.code(answer.status).send({ error: { code: answer.code, message: answer.message } });
+}
+
+export function buildIngestApp(deps: IngestDeps): FastifyInstance {
+  const { config, redis, handlers } = deps;
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger.child({ component: 'ingest' });
+  // Typed as Fastify's logger interface so the instance keeps Fastify's default generics.
+  const fastifyLogger: FastifyBaseLogger = logger;
+  const metrics: IngestMetrics = createIngestMetrics(deps.metrics);
+
+  const app = Fastify({
+    loggerInstance: fastifyLogger,
+    // Webhooks arrive in bursts: two info lines per request would cost more than the work itself.
+    // Rejections and failures are logged where they happen; the histogram covers the rest.
+    logController: new LogController({ disableRequestLogging: true }),
+    // No per-request child logger (a pino child with its redaction per request, ~1% of CPU in
+    // the profile): nothing logs through request.log on the hot path; failures log request.id.
+    childLoggerFactory: (parent) => parent,
+    trustProxy: config.trustProxy,
+    // While closing, a request that still arrives on an open keep-alive connection is served
+    // (Redis closes after HTTP) and answered with Connection: close, rather than getting
+    // Fastify's own 503 body, which is not the contract's error shape.
+    return503OnClosing: false,
+    // A webhook is small; a client that takes longer than this to send one is not a marketplace.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    bodyLimit: config.bodyLimitBytes,
+    frameworkErrors: (error, _request, reply) => {
+      void sendError(reply, toErrorAnswer(error, config.bodyLimitBytes));
+    },
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const answer = toErrorAnswer(error, config.bodyLimitBytes);
+    const platform = request.routeOptions.config?.platform;
+    if (platform) metrics.countWebhook(platform, OUTCOME_BY_CODE[answer.code] ?? 'rejected_internal');
+    if (answer.status >= 500 && answer.code === 'ERR_INTERNAL')
+      request.log.error({ err: error, reqId: request.id, url: request.url }, 'request failed');
+    return sendError(reply, answer);
+  });
+
+  app.setNotFoundHandler((_request, reply) =>
+    sendError(reply, { status: 404, code: 'ERR_NOT_FOUND', message: 'not found' }),
+  );
+
+  // Each route gets its own duration hook with its URL captured: request.routeOptions builds a
+  // new object on every access, too much for every request. Unmatched requests (404) are not timed.
+  app.addHook('onRoute', (route) => {
+    const url = route.url;
+    const observe: onResponseHookHandler = (request, reply, done) => {
+      metrics.observeRequest(url, request.method, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    };
+    route.onResponse = route.onResponse === undefined ? [observe] : [route.onResponse, observe].flat();
+  });
+
+  app.get('/healthz', () => ({ ok: true }));
+
+  app.get('/readyz', async (_request, reply) => {
+    if (await pingRedis(redis)) return { ok: true };
+    return sendError(reply, { status: 503, code: 'ERR_UNAVAILABLE', message: 'redis unreachable' });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const text = await deps.metrics.metrics();
+    return reply.type(deps.metrics.contentType).send(text);
+  });
+
+  void app.register(webhookRoutes, {
+    handlers,
+    appender: createEventAppender({
+      redis,
+      streamKey: config.streamKey,
+      streamMaxLen: config.streamMaxLen,
+      dedupeTtlSeconds: config.dedupeTtlSeconds,
+    }),
+    metrics,
+    clock,
+    logger,
+    redis,
+    bodyLimitBytes: config.bodyLimitBytes,
+    rateLimitPerMinute: config.webhookRateLimitPerMinute,
+    rateLimitKeyPrefix: `${config.streamKey}:ratelimit:`,
+  });
+
+  return app;
+}

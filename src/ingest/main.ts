@@ -1,0 +1,113 @@
+/**
+ * The ingest role as a process: read config, wire the real dependencies, listen, and close
+ * in order on SIGTERM/SIGINT (HTTP first so in-flight webhooks finish, then Redis).
+ */
+import type { FastifyInstance } from 'fastify';
+
+import { resolveRedisUrl, type Config } from '../shared/config.js';
+import { installGracefulShutdown } from '../shared/lifecycle.js';
+import type { Logger } from '../shared/logger.js';
+import { createShopeeWebhookHandler } from '../shared/marketplaces/shopee/webhook.js';
+import { createTikTokWebhookHandler } from '../shared/marketplaces/tiktok/webhook.js';
+import { createMetricsRegistry, type Registry } from '../shared/metrics.js';
+import { closeRedis, createRedis, type Redis } from '../shared/redis.js';
+import { buildIngestApp, type WebhookHandlerRegistry } from './app.js';
+
+/** One handler per platform whose credentials are set; the others stay disabled (404). */
+export function webhookHandlersFromConfig(config: Pick<Config, 'tiktok' | 'shopee'>): WebhookHandlerRegistry {
+  const handlers: WebhookHandlerRegistry = {};
+  if (config.tiktok) handlers.tiktok = createTikTokWebhookHandler(config.tiktok);
+  if (config.shopee) handlers.shopee = createShopeeWebhookHandler(config.shopee);
+  return handlers;
+}
+
+/**
+ * Resolves once the client is connected, or after `timeoutMs` either way: the fail-fast client
+ * has no offline queue, so webhooks that arrive before the first connect would get a needless
+ * 503. If Redis is down at start we listen anyway; /readyz says so and webhooks get 503.
+ */
+export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  let timer: NodeJS.Timeout | undefined;
+  let onReady: (() => void) | undefined;
+  try {
+    return await new Promise<boolean>((resolve) => {
+      onReady = () => resolve(true);
+      redis.once('ready', onReady);
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onReady) redis.off('ready', onReady);
+  }
+}
+
+export interface RunningIngest {
+  app: FastifyInstance;
+  /** e.g. "http://127.0.0.1:8080" */
+  address: string;
+  /** Stops accepting, lets in-flight requests finish, then closes Redis. Idempotent. */
+  close(): Promise<void>;
+}
+
+const REDIS_STARTUP_WAIT_MS = 5_000;
+
+export interface StartIngestOptions {
+  /** A registry shared with other roles in the same process (`start`); default: a new one. */
+  metrics?: Registry;
+}
+
+/** Starts the ingest HTTP server; for `ingest` alone and for `start` (all roles in one process). */
+export async function startIngest(
+  config: Readonly<Config>,
+  logger: Logger,
+  options: StartIngestOptions = {},
+): Promise<RunningIngest> {
+  const redis = createRedis({ url: resolveRedisUrl(config), name: 'ingest', logger, profile: 'fail-fast' });
+  const handlers = webhookHandlersFromConfig(config);
+  const app = buildIngestApp({
+    config,
+    redis,
+    handlers,
+    logger,
+    metrics: options.metrics ?? createMetricsRegistry({ defaultLabels: { role: 'ingest' } }),
+  });
+
+  if (!(await waitForRedis(redis, REDIS_STARTUP_WAIT_MS)))
+    logger.warn({ component: 'ingest' }, 'redis not reachable yet; webhooks get 503 until it is');
+
+  let address: string;
+  try {
+    address = await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    await closeRedis(redis);
+    throw error;
+  }
+  logger.info(
+    { component: 'ingest', address, platforms: Object.keys(handlers), stream: config.streamKey },
+    `ingest listening on ${address}`,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    address,
+    close: () =>
+      (closing ??= (async () => {
+        await app.close();
+        await closeRedis(redis);
+      })()),
+  };
+}
+
+/** Runs until SIGTERM/SIGINT; resolves with the exit code once shut down. */
+export async function runIngest(config: Readonly<Config>, logger: Logger): Promise<number> {
+  const ingest = await startIngest(config, logger);
+  const lifecycle = installGracefulShutdown({
+    components: [{ name: 'ingest', close: () => ingest.close() }],
+    timeoutMs: config.shutdownTimeoutMs,
+    logger,
+  });
+  return lifecycle.finished;
+}

@@ -1,0 +1,199 @@
+/** Envelope validation and mapping to the stream entry (CONTRACT §3–4), against JSON fixtures. */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+import { isAppError } from '../../src/shared/errors.js';
+import { createShopeeWebhookHandler } from '../../src/shared/marketplaces/shopee/webhook.js';
+import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
+import type { WebhookHandler } from '../../src/shared/marketplaces/types.js';
+
+const FIXTURES = new URL('../fixtures/webhooks/', import.meta.url);
+const fixture = (path: string): Buffer => readFileSync(new URL(path, FIXTURES));
+
+const tiktok = createTikTokWebhookHandler({ appKey: 'k', appSecret: 's' });
+const shopee = createShopeeWebhookHandler({ partnerKey: 'p', webhookUrl: undefined });
+
+function payloadError(handler: WebhookHandler, body: string | Buffer): string {
+  try {
+    handler.toStreamEntry(Buffer.isBuffer(body) ? body : Buffer.from(body));
+  } catch (error) {
+    if (isAppError(error, 'ERR_PAYLOAD')) return error.message;
+    throw error;
+  }
+  throw new Error('expected ERR_PAYLOAD, got an outcome');
+}
+
+describe('TikTok envelope mapping', () => {
+  const cases = [
+    ['order-status-change.json', '1', 'order', '576461413038785752', 1732182598, '7327112393057371910'],
+    [
+      'cancellation-status-change.json',
+      '11',
+      'order',
+      '576461413038785753',
+      1732182690,
+      '7327112393057371911',
+    ],
+    ['return-status-change.json', '12', 'return', '4035261193925558341', 1732182795, '7327112393057371912'],
+    ['product-status-change.json', '5', 'product', '1729592969712207008', 1732182899, '7327112393057371913'],
+    // Deauthorization names the shop itself; it carries no update_time, so version is 0.
+    ['seller-deauthorization.json', '6', 'shop', '7494012345678901234', 0, '7327112393057371914'],
+  ] as const;
+
+  it.each(cases)('%s -> type %s, kind %s', (file, type, kind, entityId, version, eventId) => {
+    const body = fixture(`tiktok/${file}`);
+    expect(tiktok.toStreamEntry(body)).toEqual({
+      handled: true,
+      event: {
+        platform: 'tiktok',
+        shop_id: '7494012345678901234',
+        kind,
+        entity_id: entityId,
+        version,
+        event_id: eventId,
+        event_type: type,
+        payload: body.toString('utf8'),
+      },
+    });
+  });
+
+  it('answers other verified types as ignored, naming the type and shop', () => {
+    expect(tiktok.toStreamEntry(fixture('tiktok/upcoming-authorization-expiration.json'))).toEqual({
+      handled: false,
+      eventType: '7',
+      shopId: '7494012345678901234',
+    });
+    expect(tiktok.toStreamEntry(Buffer.from('{"type":99}'))).toEqual({
+      handled: false,
+      eventType: '99',
+      shopId: undefined,
+    });
+  });
+
+  it('keeps the payload byte for byte, including non-ASCII text', () => {
+    const body = Buffer.from(
+      '{"type":1,"tts_notification_id":"n1","shop_id":"s1","data":{"order_id":"o1","note":"Hà Nội ✓"}}',
+    );
+    const outcome = tiktok.toStreamEntry(body);
+    expect(outcome.handled && Buffer.from(outcome.event.payload, 'utf8').equals(body)).toBe(true);
+  });
+
+  it('accepts update_time sent as a digit string', () => {
+    const outcome = tiktok.toStreamEntry(
+      Buffer.from(
+        '{"type":5,"tts_notification_id":"n","shop_id":"s","data":{"product_id":"p","update_time":"17"}}',
+      ),
+    );
+    expect(outcome.handled && outcome.event.version).toBe(17);
+  });
+
+  it.each([
+    ['not JSON', 'type=1&shop_id=1', /not JSON/],
+    ['invalid UTF-8', Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]), /UTF-8/],
+    ['a JSON array', '[1]', /type|object/i],
+    ['JSON null', 'null', /./],
+    ['type missing', '{"shop_id":"s"}', /type/],
+    ['type as a string', '{"type":"1","tts_notification_id":"n","shop_id":"s"}', /type/],
+    ['notification id missing', '{"type":1,"shop_id":"s","data":{"order_id":"o"}}', /tts_notification_id/],
+    ['shop id missing', '{"type":1,"tts_notification_id":"n","data":{"order_id":"o"}}', /shop_id/],
+    [
+      'shop id as a number (precision would be lost)',
+      '{"type":1,"tts_notification_id":"n","shop_id":7494012345678901234,"data":{"order_id":"o"}}',
+      /shop_id/,
+    ],
+    ['order id missing', '{"type":1,"tts_notification_id":"n","shop_id":"s","data":{}}', /data\.order_id/],
+    ['data missing on an order type', '{"type":11,"tts_notification_id":"n","shop_id":"s"}', /^data: /],
+    [
+      'empty return id',
+      '{"type":12,"tts_notification_id":"n","shop_id":"s","data":{"return_id":""}}',
+      /return_id/,
+    ],
+    [
+      'product id as a number',
+      '{"type":5,"tts_notification_id":"n","shop_id":"s","data":{"product_id":5}}',
+      /product_id/,
+    ],
+    [
+      'negative update_time',
+      '{"type":1,"tts_notification_id":"n","shop_id":"s","data":{"order_id":"o","update_time":-1}}',
+      /update_time/,
+    ],
+  ])('rejects %s with ERR_PAYLOAD', (_name, body, message) => {
+    expect(payloadError(tiktok, body)).toMatch(message);
+  });
+});
+
+describe('Shopee envelope mapping', () => {
+  it.each([
+    ['order-status-update.json', '3', 'order', '2411210ABCDEF1', 1732182598],
+    // The tracking push has no update_time: version 0 (unknown).
+    ['tracking-number.json', '4', 'order', '2411210ABCDEF1', 0],
+  ] as const)('%s -> code %s, kind %s', (file, code, kind, entityId, version) => {
+    const body = fixture(`shopee/${file}`);
+    expect(shopee.toStreamEntry(body)).toEqual({
+      handled: true,
+      event: {
+        platform: 'shopee',
+        shop_id: '220456789',
+        kind,
+        entity_id: entityId,
+        version,
+        event_id: createHash('sha256').update(body).digest('hex'),
+        event_type: code,
+        payload: body.toString('utf8'),
+      },
+    });
+  });
+
+  it('maps deauthorization (shop id inside data) to kind shop with the shop as entity', () => {
+    const body = fixture('shopee/deauthorization.json');
+    const outcome = shopee.toStreamEntry(body);
+    expect(outcome).toMatchObject({
+      handled: true,
+      event: { shop_id: '220456789', kind: 'shop', entity_id: '220456789', event_type: '2', version: 0 },
+    });
+  });
+
+  it('prefers a top-level shop_id on deauthorization', () => {
+    const outcome = shopee.toStreamEntry(Buffer.from('{"code":2,"shop_id":42,"data":{"shop_id":43}}'));
+    expect(outcome.handled && outcome.event.shop_id).toBe('42');
+  });
+
+  it('the event id is the SHA-256 of the raw body, so a redelivery dedupes and any change does not', () => {
+    const body = fixture('shopee/order-status-update.json');
+    const again = shopee.toStreamEntry(Buffer.from(body));
+    const changed = shopee.toStreamEntry(
+      Buffer.from(body.toString('utf8').replace('READY_TO_SHIP', 'SHIPPED')),
+    );
+    const first = shopee.toStreamEntry(body);
+    expect(first.handled && again.handled && first.event.event_id === again.event.event_id).toBe(true);
+    expect(first.handled && changed.handled && first.event.event_id !== changed.event.event_id).toBe(true);
+  });
+
+  it('answers other verified codes as ignored', () => {
+    expect(shopee.toStreamEntry(fixture('shopee/shop-authorization.json'))).toEqual({
+      handled: false,
+      eventType: '1',
+      shopId: undefined,
+    });
+    expect(shopee.toStreamEntry(Buffer.from('{"code":7,"shop_id":5}'))).toEqual({
+      handled: false,
+      eventType: '7',
+      shopId: '5',
+    });
+  });
+
+  it.each([
+    ['not JSON', '{"code":3,', /not JSON/],
+    ['code missing', '{"shop_id":1,"data":{"ordersn":"x"}}', /code/],
+    ['ordersn missing', '{"code":3,"shop_id":1,"data":{"order_sn":"x"}}', /data\.ordersn/],
+    ['data missing', '{"code":4,"shop_id":1}', /data/],
+    ['shop id missing on an order push', '{"code":3,"data":{"ordersn":"x"}}', /shop_id/],
+    ['fractional shop id', '{"code":3,"shop_id":1.5,"data":{"ordersn":"x"}}', /shop_id/],
+    ['unsafe integer shop id', '{"code":3,"shop_id":90071992547409931,"data":{"ordersn":"x"}}', /shop_id/],
+    ['shop id nowhere on deauthorization', '{"code":2,"data":{"partner_id":1}}', /shop_id/],
+  ])('rejects %s with ERR_PAYLOAD', (_name, body, message) => {
+    expect(payloadError(shopee, body)).toMatch(message);
+  });
+});
