@@ -2,7 +2,7 @@
  * Proves the MongoDB backend the harness chose (real mongod or the emulator) behaves the way
  * market-ingest's code relies on, and that Redis is a real server with streams.
  */
-import { Decimal128, MongoBulkWriteError, MongoServerError } from 'mongodb';
+import { Decimal128, MongoBulkWriteError, MongoServerError, type WriteError } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { ensureIndexes, INDEXES } from '../../src/shared/mongo.js';
@@ -54,9 +54,7 @@ describe(`mongo backend: ${inject('mongoBackend')}`, () => {
     const error = await coll.bulkWrite(ops, { ordered: false }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MongoBulkWriteError);
     const bulkError = error as MongoBulkWriteError;
-    const writeErrors = Array.isArray(bulkError.writeErrors)
-      ? bulkError.writeErrors
-      : [bulkError.writeErrors];
+    const writeErrors = ([] as WriteError[]).concat(bulkError.writeErrors);
     expect(writeErrors).toHaveLength(1);
     expect(writeErrors[0]?.index).toBe(1);
     expect(writeErrors[0]?.code).toBe(11000);

@@ -30,7 +30,12 @@ function envOf(pipeline: Pipeline): Record<string, string> {
 async function run(pipeline: Pipeline, ...argv: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const io: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t), env: envOf(pipeline), isTTY: false };
+  const io: CliIo = {
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    env: envOf(pipeline),
+    isTTY: false,
+  };
   const code = await dispatch(COMMANDS, argv, io);
   return { code, out: out.join(''), err: err.join('') };
 }
@@ -99,7 +104,13 @@ describe('pending and dlq', () => {
       config.deadLetterStreamKey,
       '*',
       ...encodeStreamEntry(event),
-      ...encodeDeadLetterInfo({ original_id: '1-0', deliveries: 5, error_code: 'ERR_X', error_message: 'boom', dead_at: 1 }),
+      ...encodeDeadLetterInfo({
+        original_id: '1-0',
+        deliveries: 5,
+        error_code: 'ERR_X',
+        error_message: 'boom',
+        dead_at: 1,
+      }),
     );
     const listed = await run(p, 'dlq', 'list', '--json');
     expect(JSON.parse(listed.out)).toEqual([expect.objectContaining({ id: deadId })]);

@@ -80,9 +80,9 @@ describe('reconcile', () => {
     expect(run?.shops).toHaveLength(2);
 
     // The entries are reconcile entries with the order's update_time as version.
-    const [[, fields]] = (await pipeline.env.redis().xrevrange(pipeline.env.config.streamKey, '+', '-', 'COUNT', 1)) as [
-      [string, string[]],
-    ];
+    const [[, fields]] = (await pipeline.env
+      .redis()
+      .xrevrange(pipeline.env.config.streamKey, '+', '-', 'COUNT', 1)) as [[string, string[]]];
     expect(decodeStreamEntry(fields)).toMatchObject({ source: 'reconcile', payload: '{}', kind: 'order' });
   });
 
@@ -92,14 +92,21 @@ describe('reconcile', () => {
     const shopId = await pipeline.addShop('tiktok');
     const at = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
     pipeline.fake.seedOrders('tiktok', shopId, 3, (i) => ({
-      update_time: [at('2026-11-20T21:00:00+07:00'), at('2026-11-20T23:30:00+07:00'), at('2026-11-21T00:30:00+07:00')][i],
+      update_time: [
+        at('2026-11-20T21:00:00+07:00'),
+        at('2026-11-20T23:30:00+07:00'),
+        at('2026-11-21T00:30:00+07:00'),
+      ][i],
     }));
     const summary = await reconcilerFor(pipeline, () => new Date('2026-11-21T10:00:00+07:00')).run({
       trigger: 'cli',
       mode: { type: 'today' },
     });
     expect(summary.listed).toBe(2);
-    const entries = (await pipeline.env.redis().xrange(pipeline.env.config.streamKey, '-', '+')) as [string, string[]][];
+    const entries = (await pipeline.env.redis().xrange(pipeline.env.config.streamKey, '-', '+')) as [
+      string,
+      string[],
+    ][];
     expect(entries.map(([, f]) => decodeStreamEntry(f).version).sort()).toEqual([
       at('2026-11-20T23:30:00+07:00'),
       at('2026-11-21T00:30:00+07:00'),
@@ -118,7 +125,9 @@ describe('reconcile', () => {
         reconciler: reconcilerFor(pipeline),
         logger: silentLogger,
       });
-    const results = await Promise.all([replica(), replica()].map((s) => s.runExclusive({ trigger: 'cron', mode: { type: 'today' } })));
+    const results = await Promise.all(
+      [replica(), replica()].map((s) => s.runExclusive({ trigger: 'cron', mode: { type: 'today' } })),
+    );
     expect(results.filter((r) => r.ran)).toHaveLength(1);
     expect(results.find((r) => !r.ran)).toMatchObject({ reason: 'another replica is running reconcile' });
     const { db } = await pipeline.env.mongo();
@@ -149,10 +158,17 @@ describe('reconcile', () => {
     p = await createPipeline();
     const pipeline = p;
     const shopId = await pipeline.addShop('shopee');
-    pipeline.fake.addLostPush({ shopId: Number(shopId), code: 3, data: { ordersn: 'LOST1', status: 'READY_TO_SHIP', update_time: nowSeconds() } });
+    pipeline.fake.addLostPush({
+      shopId: Number(shopId),
+      code: 3,
+      data: { ordersn: 'LOST1', status: 'READY_TO_SHIP', update_time: nowSeconds() },
+    });
     const summary = await reconcilerFor(pipeline).run({ trigger: 'cron', mode: { type: 'today' } });
     expect(summary.status).toBe('succeeded');
-    const entries = (await pipeline.env.redis().xrange(pipeline.env.config.streamKey, '-', '+')) as [string, string[]][];
+    const entries = (await pipeline.env.redis().xrange(pipeline.env.config.streamKey, '-', '+')) as [
+      string,
+      string[],
+    ][];
     expect(entries.map(([, f]) => decodeStreamEntry(f).entity_id)).toContain('LOST1');
     expect(pipeline.fake.lostPushState().pending).toBe(0);
   });
@@ -185,7 +201,11 @@ describe('backfill', () => {
       .filter((c) => c.endpoint === FAKE_ENDPOINTS.tiktok.orderSearch)
       .map((c) => Number((c.body as { update_time_ge: number }).update_time_ge));
     const dayStart = (day: string) => Math.floor(new Date(`${day}T00:00:00+07:00`).getTime() / 1000);
-    expect(listedFrom.sort()).toEqual([dayStart('2026-11-03'), dayStart('2026-11-04'), dayStart('2026-11-05')]);
+    expect(listedFrom.sort()).toEqual([
+      dayStart('2026-11-03'),
+      dayStart('2026-11-04'),
+      dayStart('2026-11-05'),
+    ]);
     expect(searchesBefore).toBe(3); // days 1-2, and day 3 was stopped after its first page
 
     // A completed backfill clears its checkpoints: the same range can be run again in full.
