@@ -57,3 +57,21 @@ describe('reconcile windows', () => {
     expect(isValidDay('21-11-2026')).toBe(false);
   });
 });
+
+describe('backfill progress line', () => {
+  it('shows shop-days done, enqueued, rate and ETA', async () => {
+    const { formatProgress } = await import('../../src/reconcile/main.js');
+    const line = formatProgress(
+      {
+        chunksDone: 5,
+        chunksTotal: 20,
+        enqueued: 1000,
+        startedAt: new Date('2026-11-21T10:00:00Z'),
+        chunk: 'tiktok:1 2026-11-05',
+        chunkEnqueued: 200,
+      },
+      new Date('2026-11-21T10:00:10Z'),
+    );
+    expect(line).toBe('[######..................] 5/20 shop-days  1000 enqueued  100/s  ETA 30s');
+  });
+});
