@@ -48,7 +48,7 @@ describe('market-ingest start', () => {
     children.push(child);
     const address = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('start did not print where it listens')), 20_000);
-      createInterface({ input: child.stdout! }).on('line', (line) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
         const match = /listening on (http:\/\/\S+)/.exec(line);
         if (match) {
           clearTimeout(timer);
