@@ -18,7 +18,7 @@ export function createConsumerMetrics(registry: Registry) {
     }),
     detailCalls: new Counter({
       name: 'market_ingest_worker_detail_calls_total',
-      help: 'Marketplace detail calls made by the worker',
+      help: 'Marketplace detail calls the worker asked for: per shop and kind, ceil(ids / DETAIL_BATCH_SIZE); retries and auxiliary calls (Shopee tracking numbers, models) not included',
       registers,
     }),
     documentsWritten: new Counter({
