@@ -3,8 +3,7 @@
  * a runtime (clients, shop store, adapters), run until a signal, close in order.
  */
 import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
-import { startMetricsServer } from '../shared/metrics-server.js';
-import type { Runtime } from '../shared/runtime.js';
+import { standaloneRoleTail, type Runtime } from '../shared/runtime.js';
 import { createEntityStore } from '../shared/store/entities.js';
 import { createDeadLetterWriter } from './dead-letter.js';
 import { createConsumerMetrics } from './metrics.js';
@@ -42,16 +41,7 @@ export async function runWorkerRole(runtime: Runtime): Promise<number> {
   const { config, logger } = runtime;
   const worker = buildWorker(runtime);
   const components: Closable[] = [{ name: 'worker', close: () => worker.close(config.shutdownTimeoutMs) }];
-  if (config.metricsPort !== undefined) {
-    const server = await startMetricsServer({
-      registry: runtime.metrics,
-      host: config.host,
-      port: config.metricsPort,
-      logger,
-    });
-    components.push({ name: 'metrics', close: () => server.close() });
-  }
-  components.push({ name: 'runtime', close: () => runtime.close() });
+  components.push(...(await standaloneRoleTail(runtime)));
   const lifecycle = installGracefulShutdown({
     components,
     timeoutMs: config.shutdownTimeoutMs + 2_000,

@@ -3,8 +3,7 @@
  * (`market-ingest reconcile run …`), both on a runtime's clients, shop store and adapters.
  */
 import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
-import { startMetricsServer } from '../shared/metrics-server.js';
-import type { Runtime } from '../shared/runtime.js';
+import { standaloneRoleTail, type Runtime } from '../shared/runtime.js';
 import { createReconciler, type RunProgress } from './job.js';
 import { createReconcileScheduler, type ExclusiveRunResult, type ReconcileScheduler } from './scheduler.js';
 
@@ -31,16 +30,7 @@ export async function runReconcileRole(runtime: Runtime): Promise<number> {
   const scheduler = buildReconcileScheduler(runtime);
   scheduler.start();
   const components: Closable[] = [{ name: 'reconcile', close: () => scheduler.close() }];
-  if (config.metricsPort !== undefined) {
-    const server = await startMetricsServer({
-      registry: runtime.metrics,
-      host: config.host,
-      port: config.metricsPort,
-      logger,
-    });
-    components.push({ name: 'metrics', close: () => server.close() });
-  }
-  components.push({ name: 'runtime', close: () => runtime.close() });
+  components.push(...(await standaloneRoleTail(runtime)));
   return installGracefulShutdown({ components, timeoutMs: config.shutdownTimeoutMs, logger }).finished;
 }
 

@@ -5,9 +5,11 @@
  */
 import type { Config } from './config.js';
 import { resolveMongoUrl, resolveRedisUrl } from './config.js';
+import type { Closable } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import { closeAdapterRegistry, createAdapterRegistry } from './marketplaces/registry.js';
 import type { AdapterRegistry } from './marketplaces/types.js';
+import { startMetricsServer } from './metrics-server.js';
 import { createMetricsRegistry, type Registry } from './metrics.js';
 import { connectMongo, ensureIndexes, type MongoHandle } from './mongo.js';
 import { createRedisRateLimiter, type RedisRateLimiter } from './ratelimit.js';
@@ -95,4 +97,24 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<Runtime>
       return closing;
     },
   };
+}
+
+/**
+ * What a standalone role (worker, reconcile) closes after its own work: its `/metrics` server
+ * when METRICS_PORT is set (started here), then the runtime.
+ */
+export async function standaloneRoleTail(runtime: Runtime): Promise<Closable[]> {
+  const { config, logger } = runtime;
+  const tail: Closable[] = [];
+  if (config.metricsPort !== undefined) {
+    const server = await startMetricsServer({
+      registry: runtime.metrics,
+      host: config.host,
+      port: config.metricsPort,
+      logger,
+    });
+    tail.push({ name: 'metrics', close: () => server.close() });
+  }
+  tail.push({ name: 'runtime', close: () => runtime.close() });
+  return tail;
 }

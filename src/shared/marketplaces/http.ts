@@ -19,11 +19,12 @@
  * Backoff is exponential with full jitter: sleep = random() * min(max, base * 2^(attempt-1)).
  */
 import { Agent, request, type Dispatcher } from 'undici';
+import type { z } from 'zod';
 
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Platform } from '../stream.js';
-import type { RateLimiter } from './types.js';
+import type { RateLimiter, TokenPersistence } from './types.js';
 
 export type MarketplaceErrorCode = Extract<ErrorCode, `ERR_MARKETPLACE_${string}`>;
 
@@ -86,6 +87,29 @@ export interface HttpContextOptions {
   now?: () => number;
   /** [0, 1) */
   random?: () => number;
+}
+
+/** What every platform's API client takes besides its credentials (the registry passes the same to each). */
+export interface MarketplaceClientOptions {
+  limiter: RateLimiter;
+  tokens: TokenPersistence;
+  logger: Logger;
+  /** Not owned: closed by whoever created it. */
+  dispatcher?: Dispatcher;
+  timeoutMs: number;
+  maxAttempts: number;
+  /** Ids per detail call, capped at the platform's maximum. */
+  detailBatchSize: number;
+  /** Detail calls of one getDetails in flight at once (the rate limiter still paces them). */
+  concurrency?: number;
+  /** ms since the epoch: request timestamps and token expiry. */
+  now?: () => number;
+  /** Retry tuning and test seams (sleep, random). */
+  retry?: Pick<
+    HttpContextOptions,
+    'backoffBaseMs' | 'backoffMaxMs' | 'maxRetryAfterMs' | 'defaultPenaltyMs' | 'sleep' | 'random'
+  >;
+  refreshBeforeMs?: number;
 }
 
 export interface HttpContext {
@@ -316,6 +340,30 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   const chunks: T[][] = [];
   for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
   return chunks;
+}
+
+/** Ids without repeats, in first-seen order: each object is asked for once. */
+export function unique(ids: readonly string[]): string[] {
+  return [...new Set(ids)];
+}
+
+/**
+ * A response body checked against what the endpoint should answer; anything else is
+ * ERR_MARKETPLACE_RESPONSE naming the platform, the endpoint and the first problem.
+ */
+export function parseResponse<T>(
+  platform: Platform,
+  schema: z.ZodType<T>,
+  body: unknown,
+  endpoint: string,
+): T {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new AppError(
+    'ERR_MARKETPLACE_RESPONSE',
+    `${platform} ${endpoint}: unexpected response (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'})`,
+  );
 }
 
 type Outcome =

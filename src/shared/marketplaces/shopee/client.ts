@@ -8,24 +8,24 @@
  * `{error, message, request_id, response}`; the objects inside are returned as received, for the
  * mappers in dto.ts to validate.
  */
-import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 
 import { AppError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
 import { toUnixSeconds } from '../../time.js';
 import {
   chunk,
   createHttpContext,
   httpStatusOf,
   mapConcurrent,
+  parseResponse,
   platformCodeOf,
+  unique,
   type ApiFailure,
-  type HttpContextOptions,
+  type MarketplaceClientOptions,
   type QueryValue,
 } from '../http.js';
 import { createTokenManager, type TokenManager } from '../tokens.js';
-import type { DetailKind, ListedEntity, RateLimiter, Shop, ShopTokens, TokenPersistence } from '../types.js';
+import type { DetailKind, ListedEntity, Shop, ShopTokens } from '../types.js';
 import { lostPushSchema, shopeeListedEntity, type LostPush } from './dto.js';
 import { shopeeSignedQuery } from './signing.js';
 
@@ -183,28 +183,10 @@ export interface LostPushBatch {
   hasNextPage: boolean;
 }
 
-export interface ShopeeClientOptions {
+export interface ShopeeClientOptions extends MarketplaceClientOptions {
   partnerId: number;
   partnerKey: string;
   apiBaseUrl: string;
-  limiter: RateLimiter;
-  tokens: TokenPersistence;
-  logger: Logger;
-  /** Not owned: closed by whoever created it. */
-  dispatcher?: Dispatcher;
-  timeoutMs: number;
-  maxAttempts: number;
-  /** Ids per detail call, at most 50. */
-  detailBatchSize: number;
-  /** Calls of one getDetails in flight at once (the rate limiter still paces them). */
-  concurrency?: number;
-  /** ms since the epoch: request timestamps and token expiry. */
-  now?: () => number;
-  retry?: Pick<
-    HttpContextOptions,
-    'backoffBaseMs' | 'backoffMaxMs' | 'maxRetryAfterMs' | 'defaultPenaltyMs' | 'sleep' | 'random'
-  >;
-  refreshBeforeMs?: number;
   /**
    * get_order_detail has no tracking number: fetch it (one call per shipped order) so documents
    * carry it. Default true; turn off to save calls when tracking numbers are not needed.
@@ -550,16 +532,6 @@ function isNotFound(error: unknown): boolean {
   );
 }
 
-function unique(ids: readonly string[]): string[] {
-  return [...new Set(ids)];
-}
-
 function parse<T>(schema: z.ZodType<T>, body: unknown, endpoint: string): T {
-  const result = schema.safeParse(body);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  throw new AppError(
-    'ERR_MARKETPLACE_RESPONSE',
-    `shopee ${endpoint}: unexpected response (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'})`,
-  );
+  return parseResponse('shopee', schema, body, endpoint);
 }

@@ -13,19 +13,29 @@
  */
 import { z } from 'zod';
 
-import {
-  idempotencyKey,
-  type BaseDocument,
-  type OrderDocument,
-  type OrderLineItem,
-  type ProductDocument,
-  type ProductSku,
-  type ReturnDocument,
+import type {
+  OrderDocument,
+  OrderLineItem,
+  ProductDocument,
+  ProductSku,
+  ReturnDocument,
 } from '../../documents.js';
 import { AppError } from '../../errors.js';
 import { decimalNumberSchema } from '../../money.js';
-import { dateToIsoWithOffset, toIsoWithOffset, unixSecondsSchema } from '../../time.js';
-import type { DetailKind, ListedEntity, MappingContext } from '../types.js';
+import { toIsoWithOffset, unixSecondsSchema } from '../../time.js';
+import {
+  baseDocument,
+  isRecord,
+  read,
+  readArray,
+  record,
+  requireId,
+  type Json,
+  type MapInput,
+} from '../mapping.js';
+import type { DetailKind, ListedEntity } from '../types.js';
+
+export { describeValidation, type MapInput } from '../mapping.js';
 
 const PLATFORM = 'shopee';
 
@@ -137,77 +147,23 @@ export const shopeeProductSchema = z
     }
   });
 
-// ---------------------------------------------------------------------------------------------
-// Lenient readers: a field that does not fit its schema reads as null (the schema reports why).
-
-type Json = Record<string, unknown>;
-
-const isRecord = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-const record = (value: unknown): Json => (isRecord(value) ? value : {});
-
-function read<T>(schema: z.ZodType<T>, value: unknown): T | null {
-  const result = schema.safeParse(value);
-  return result.success ? result.data : null;
-}
-
-const readArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-
-/** "total_amount: expected a decimal number" */
-export function describeValidation(error: z.ZodError | undefined): string[] {
-  if (!error) return [];
-  return error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.') || '(record)';
-    return `${path}: ${issue.message.replace(/^Invalid input: /, '')}`;
-  });
-}
-
-export interface MapInput {
-  shopId: string;
-  context: MappingContext;
-}
-
-function requireId<T>(kind: DetailKind, field: string, schema: z.ZodType<T>, raw: unknown): T {
-  const value = isRecord(raw) ? read(schema, raw[field]) : null;
-  if (value === null) {
-    throw new AppError('ERR_MAPPING', `${PLATFORM} ${kind} has no ${field}: cannot be matched to a document`);
-  }
-  return value;
-}
-
 /** Shopee writes 0 for times that have not happened (an unpaid order's pay_time). */
 const positiveTime = (value: unknown) => {
   const seconds = read(unixSecondsSchema, value);
   return seconds === null || seconds === 0 ? null : seconds;
 };
 
-function base(input: MapInput, entityId: string, raw: Json, error: z.ZodError | undefined): BaseDocument {
-  const { context } = input;
-  const offset = context.timezoneOffset;
-  const created = positiveTime(raw.create_time);
-  const updated = read(unixSecondsSchema, raw.update_time);
-  const validationErrors = describeValidation(error);
-  return {
-    platform: PLATFORM,
-    shop_id: input.shopId,
-    version: updated ?? 0,
-    idempotency_key: idempotencyKey(PLATFORM, input.shopId, entityId),
-    create_time: created === null ? null : toIsoWithOffset(created, offset),
-    update_time: updated === null ? null : toIsoWithOffset(updated, offset),
-    details_fetched_at: dateToIsoWithOffset(context.fetchedAt, offset),
-    synced_at: dateToIsoWithOffset(context.syncedAt, offset),
-    sync_source: context.source,
-    is_valid: validationErrors.length === 0,
-    validation_errors: validationErrors,
-    raw,
-  };
-}
+/** The BaseDocument fields of a Shopee record (a create_time of 0 reads as unset). */
+const base = (input: MapInput, entityId: string, raw: Json, error: z.ZodError | undefined) =>
+  baseDocument(PLATFORM, input, entityId, raw, error, {
+    created: positiveTime(raw.create_time),
+    updated: read(unixSecondsSchema, raw.update_time),
+  });
 
 // ---------------------------------------------------------------------------------------------
 
 export function mapShopeeOrder(raw: unknown, input: MapInput): OrderDocument {
-  const orderSn = requireId('order', 'order_sn', snSchema, raw);
+  const orderSn = requireId(PLATFORM, 'order', 'order_sn', snSchema, raw);
   const order = record(raw);
   const address = isRecord(order.recipient_address) ? order.recipient_address : null;
   const lineItems: OrderLineItem[] = readArray(order.item_list).map((value) => {
@@ -244,7 +200,7 @@ export function mapShopeeOrder(raw: unknown, input: MapInput): OrderDocument {
 const RETURN_SOLUTIONS: Record<number, string> = { 0: 'RETURN_AND_REFUND', 1: 'REFUND' };
 
 export function mapShopeeReturn(raw: unknown, input: MapInput): ReturnDocument {
-  const returnSn = requireId('return', 'return_sn', snSchema, raw);
+  const returnSn = requireId(PLATFORM, 'return', 'return_sn', snSchema, raw);
   const item = record(raw);
   const solution = read(z.number().int(), item.return_solution);
   return {
@@ -259,7 +215,7 @@ export function mapShopeeReturn(raw: unknown, input: MapInput): ReturnDocument {
 }
 
 export function mapShopeeProduct(raw: unknown, input: MapInput): ProductDocument {
-  const itemId = requireId('product', 'item_id', numericIdSchema, raw);
+  const itemId = requireId(PLATFORM, 'product', 'item_id', numericIdSchema, raw);
   const item = record(raw);
   const firstPrice = (prices: unknown) => record(readArray(prices)[0]);
   const itemPrice = firstPrice(item.price_info);

@@ -7,23 +7,23 @@
  * envelope `{code, message, request_id, data}`; the objects inside are returned as received, for
  * the mappers in dto.ts to validate.
  */
-import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 
 import { AppError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
 import { toUnixSeconds } from '../../time.js';
 import {
   chunk,
   createHttpContext,
   httpStatusOf,
   mapConcurrent,
+  parseResponse,
   platformCodeOf,
+  unique,
   type ApiFailure,
-  type HttpContextOptions,
+  type MarketplaceClientOptions,
 } from '../http.js';
 import { createTokenManager, type TokenManager } from '../tokens.js';
-import type { DetailKind, ListedEntity, RateLimiter, Shop, ShopTokens, TokenPersistence } from '../types.js';
+import type { DetailKind, ListedEntity, Shop, ShopTokens } from '../types.js';
 import { tiktokListedEntity, TIKTOK_ID_FIELD } from './dto.js';
 import { TIKTOK_ACCESS_TOKEN_HEADER, tiktokSignedQuery } from './signing.js';
 
@@ -141,30 +141,11 @@ const refreshSchema = dataSchema(
   }),
 );
 
-export interface TikTokClientOptions {
+export interface TikTokClientOptions extends MarketplaceClientOptions {
   appKey: string;
   appSecret: string;
   apiBaseUrl: string;
   authBaseUrl: string;
-  limiter: RateLimiter;
-  tokens: TokenPersistence;
-  logger: Logger;
-  /** Not owned: closed by whoever created it. */
-  dispatcher?: Dispatcher;
-  timeoutMs: number;
-  maxAttempts: number;
-  /** Ids per detail call, at most 50. */
-  detailBatchSize: number;
-  /** Detail calls of one getDetails in flight at once (the rate limiter still paces them). */
-  concurrency?: number;
-  /** ms since the epoch: request timestamps and token expiry. */
-  now?: () => number;
-  /** Retry tuning and test seams (sleep, random). */
-  retry?: Pick<
-    HttpContextOptions,
-    'backoffBaseMs' | 'backoffMaxMs' | 'maxRetryAfterMs' | 'defaultPenaltyMs' | 'sleep' | 'random'
-  >;
-  refreshBeforeMs?: number;
   /**
    * Body field that filters a returns search by return id. Likely `return_ids` (the 202309 search
    * filters); configurable until confirmed against the partner documentation.
@@ -401,16 +382,6 @@ function isNotFound(error: unknown): boolean {
   );
 }
 
-function unique(ids: readonly string[]): string[] {
-  return [...new Set(ids)];
-}
-
 function parse<T>(schema: z.ZodType<T>, body: unknown, endpoint: string): T {
-  const result = schema.safeParse(body);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  throw new AppError(
-    'ERR_MARKETPLACE_RESPONSE',
-    `tiktok ${endpoint}: unexpected response (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'})`,
-  );
+  return parseResponse('tiktok', schema, body, endpoint);
 }

@@ -9,19 +9,28 @@
  */
 import { z } from 'zod';
 
-import {
-  idempotencyKey,
-  type BaseDocument,
-  type OrderDocument,
-  type OrderLineItem,
-  type ProductDocument,
-  type ProductSku,
-  type ReturnDocument,
+import type {
+  OrderDocument,
+  OrderLineItem,
+  ProductDocument,
+  ProductSku,
+  ReturnDocument,
 } from '../../documents.js';
-import { AppError } from '../../errors.js';
 import { decimalStringSchema } from '../../money.js';
-import { dateToIsoWithOffset, toIsoWithOffset, unixSecondsSchema } from '../../time.js';
-import type { DetailKind, ListedEntity, MappingContext } from '../types.js';
+import { toIsoWithOffset, unixSecondsSchema } from '../../time.js';
+import {
+  baseDocument,
+  isRecord,
+  read,
+  readArray,
+  record,
+  requireId,
+  type Json,
+  type MapInput,
+} from '../mapping.js';
+import type { DetailKind, ListedEntity } from '../types.js';
+
+export { describeValidation, type MapInput } from '../mapping.js';
 
 const PLATFORM = 'tiktok';
 
@@ -111,71 +120,17 @@ export const tiktokProductSchema = z.looseObject({
   ),
 });
 
-// ---------------------------------------------------------------------------------------------
-// Lenient readers: a field that does not fit its schema reads as null (the schema reports why).
-
-type Json = Record<string, unknown>;
-
-const isRecord = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-const record = (value: unknown): Json => (isRecord(value) ? value : {});
-
-function read<T>(schema: z.ZodType<T>, value: unknown): T | null {
-  const result = schema.safeParse(value);
-  return result.success ? result.data : null;
-}
-
-const readArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-
-/** "payment.total_amount: expected a decimal string" */
-export function describeValidation(error: z.ZodError | undefined): string[] {
-  if (!error) return [];
-  return error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.') || '(record)';
-    return `${path}: ${issue.message.replace(/^Invalid input: /, '')}`;
+/** The BaseDocument fields of a TikTok record (its times as sent). */
+const base = (input: MapInput, entityId: string, raw: Json, error: z.ZodError | undefined) =>
+  baseDocument(PLATFORM, input, entityId, raw, error, {
+    created: read(unixSecondsSchema, raw.create_time),
+    updated: read(unixSecondsSchema, raw.update_time),
   });
-}
-
-function requireId(kind: DetailKind, field: string, raw: unknown): string {
-  const value = isRecord(raw) ? read(idSchema, raw[field]) : null;
-  if (value === null) {
-    throw new AppError('ERR_MAPPING', `${PLATFORM} ${kind} has no ${field}: cannot be matched to a document`);
-  }
-  return value;
-}
-
-export interface MapInput {
-  shopId: string;
-  context: MappingContext;
-}
-
-function base(input: MapInput, entityId: string, raw: Json, error: z.ZodError | undefined): BaseDocument {
-  const { context } = input;
-  const offset = context.timezoneOffset;
-  const created = read(unixSecondsSchema, raw.create_time);
-  const updated = read(unixSecondsSchema, raw.update_time);
-  const validationErrors = describeValidation(error);
-  return {
-    platform: PLATFORM,
-    shop_id: input.shopId,
-    version: updated ?? 0,
-    idempotency_key: idempotencyKey(PLATFORM, input.shopId, entityId),
-    create_time: created === null ? null : toIsoWithOffset(created, offset),
-    update_time: updated === null ? null : toIsoWithOffset(updated, offset),
-    details_fetched_at: dateToIsoWithOffset(context.fetchedAt, offset),
-    synced_at: dateToIsoWithOffset(context.syncedAt, offset),
-    sync_source: context.source,
-    is_valid: validationErrors.length === 0,
-    validation_errors: validationErrors,
-    raw,
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 
 export function mapTikTokOrder(raw: unknown, input: MapInput): OrderDocument {
-  const orderId = requireId('order', 'id', raw);
+  const orderId = requireId(PLATFORM, 'order', 'id', idSchema, raw);
   const order = record(raw);
   const payment = record(order.payment);
   const address = isRecord(order.recipient_address) ? order.recipient_address : null;
@@ -210,7 +165,7 @@ export function mapTikTokOrder(raw: unknown, input: MapInput): OrderDocument {
 }
 
 export function mapTikTokReturn(raw: unknown, input: MapInput): ReturnDocument {
-  const returnId = requireId('return', 'return_id', raw);
+  const returnId = requireId(PLATFORM, 'return', 'return_id', idSchema, raw);
   const item = record(raw);
   const refund = record(item.refund_amount);
   return {
@@ -225,7 +180,7 @@ export function mapTikTokReturn(raw: unknown, input: MapInput): ReturnDocument {
 }
 
 export function mapTikTokProduct(raw: unknown, input: MapInput): ProductDocument {
-  const productId = requireId('product', 'id', raw);
+  const productId = requireId(PLATFORM, 'product', 'id', idSchema, raw);
   const product = record(raw);
   const skus: ProductSku[] = [];
   for (const value of readArray(product.skus)) {
