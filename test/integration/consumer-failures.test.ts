@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 
-import { createPipeline, fakeMarketplaceEnv, orderEvent, type Pipeline } from '../support/pipeline.js';
+import { createPipeline, orderEvent, pipelineEnv, type Pipeline } from '../support/pipeline.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 let p: Pipeline | undefined;
@@ -70,18 +70,12 @@ describe('worker under failure', () => {
     const { config } = pipeline.env;
     const childEnv = (name: string): NodeJS.ProcessEnv => ({
       PATH: process.env.PATH,
-      ...fakeMarketplaceEnv(pipeline.fake),
-      REDIS_URL: pipeline.env.redisUrl,
-      MONGO_URL: pipeline.env.mongoUrl,
-      MONGO_DB: config.mongoDb,
-      STREAM_KEY: config.streamKey,
-      DEAD_LETTER_STREAM_KEY: config.deadLetterStreamKey,
-      CHANGES_STREAM_KEY: config.changesStreamKey,
-      CONSUMER_GROUP: config.consumerGroup,
-      CONSUMER_NAME: name,
-      BATCH_SIZE: '20',
-      CLAIM_IDLE_MS: '1000',
-      LOG_LEVEL: 'warn',
+      ...pipelineEnv(pipeline, {
+        CONSUMER_NAME: name,
+        BATCH_SIZE: '20',
+        CLAIM_IDLE_MS: '1000',
+        LOG_LEVEL: 'warn',
+      }),
     });
     const startChild = (name: string) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands.js';
 import { dispatch, type CliIo } from '../../src/cli/dispatch.js';
 import { encodeDeadLetterInfo, encodeStreamEntry } from '../../src/shared/stream.js';
-import { createPipeline, fakeMarketplaceEnv, type Pipeline } from '../support/pipeline.js';
+import { createPipeline, pipelineEnv, type Pipeline } from '../support/pipeline.js';
 
 let p: Pipeline | undefined;
 afterEach(async () => {
@@ -12,28 +12,13 @@ afterEach(async () => {
   p = undefined;
 });
 
-function envOf(pipeline: Pipeline): Record<string, string> {
-  const { config } = pipeline.env;
-  return {
-    ...fakeMarketplaceEnv(pipeline.fake),
-    REDIS_URL: pipeline.env.redisUrl,
-    MONGO_URL: pipeline.env.mongoUrl,
-    MONGO_DB: config.mongoDb,
-    STREAM_KEY: config.streamKey,
-    DEAD_LETTER_STREAM_KEY: config.deadLetterStreamKey,
-    CHANGES_STREAM_KEY: config.changesStreamKey,
-    CONSUMER_GROUP: config.consumerGroup,
-    LOG_LEVEL: 'silent',
-  };
-}
-
 async function run(pipeline: Pipeline, ...argv: string[]) {
   const out: string[] = [];
   const err: string[] = [];
   const io: CliIo = {
     stdout: (t) => out.push(t),
     stderr: (t) => err.push(t),
-    env: envOf(pipeline),
+    env: pipelineEnv(pipeline, { LOG_LEVEL: 'silent' }),
     isTTY: false,
   };
   const code = await dispatch(COMMANDS, argv, io);

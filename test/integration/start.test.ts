@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { createPipeline, fakeMarketplaceEnv, type Pipeline } from '../support/pipeline.js';
+import { createPipeline, pipelineEnv, type Pipeline } from '../support/pipeline.js';
 
 const CLI = join(process.cwd(), 'src/cli.ts');
 const TSX = join(process.cwd(), 'node_modules/tsx/dist/esm/index.mjs');
@@ -27,21 +27,10 @@ describe('market-ingest start', () => {
     const pipeline = p;
     const shopId = await pipeline.addShop('tiktok');
     const [order] = pipeline.fake.seedOrders('tiktok', shopId, 1);
-    const { config } = pipeline.env;
     const child = spawn(process.execPath, ['--import', TSX, CLI, 'start'], {
       env: {
         PATH: process.env.PATH,
-        ...fakeMarketplaceEnv(pipeline.fake),
-        REDIS_URL: pipeline.env.redisUrl,
-        MONGO_URL: pipeline.env.mongoUrl,
-        MONGO_DB: config.mongoDb,
-        STREAM_KEY: config.streamKey,
-        DEAD_LETTER_STREAM_KEY: config.deadLetterStreamKey,
-        CHANGES_STREAM_KEY: config.changesStreamKey,
-        CONSUMER_GROUP: config.consumerGroup,
-        HOST: '127.0.0.1',
-        PORT: '0',
-        LOG_LEVEL: 'warn',
+        ...pipelineEnv(pipeline, { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn' }),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

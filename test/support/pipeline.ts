@@ -41,6 +41,28 @@ export function fakeMarketplaceEnv(fake: FakeMarketplace): Record<string, string
   };
 }
 
+/**
+ * The pipeline's configuration as environment variables, for the CLI in-process or a child
+ * process (`market-ingest worker`, `start`): same Redis, MongoDB, keys and fake marketplace.
+ */
+export function pipelineEnv(
+  pipeline: Pipeline,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
+  const { config } = pipeline.env;
+  return {
+    ...fakeMarketplaceEnv(pipeline.fake),
+    REDIS_URL: pipeline.env.redisUrl,
+    MONGO_URL: pipeline.env.mongoUrl,
+    MONGO_DB: config.mongoDb,
+    STREAM_KEY: config.streamKey,
+    DEAD_LETTER_STREAM_KEY: config.deadLetterStreamKey,
+    CHANGES_STREAM_KEY: config.changesStreamKey,
+    CONSUMER_GROUP: config.consumerGroup,
+    ...overrides,
+  };
+}
+
 /** The stream event a webhook about `order` would produce. */
 export function orderEvent(
   platform: Platform,
