@@ -212,12 +212,16 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       kindEntries: DecodedEntry[],
     ) => {
       const wanted = new Map<string, number>();
+      // Version 0 means the event did not say (e.g. a Shopee tracking-number push): what is stored
+      // may be older than what the event announces, so such an entity is always fetched.
+      const versionUnknown = new Set<string>();
       for (const { event } of kindEntries) {
         wanted.set(event.entity_id, Math.max(wanted.get(event.entity_id) ?? 0, event.version));
+        if (event.version === 0) versionUnknown.add(event.entity_id);
       }
       const stored = await deps.entities.findVersions(shop.platform, shop.shop_id, kind, [...wanted.keys()]);
       const toFetch = [...wanted]
-        .filter(([id, version]) => !stored.has(id) || stored.get(id)! < version)
+        .filter(([id, version]) => versionUnknown.has(id) || !stored.has(id) || stored.get(id)! < version)
         .map(([id]) => id);
       stats.upToDate += wanted.size - toFetch.length;
 
@@ -255,7 +259,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       for (const decoded of kindEntries) {
         const { entry, event } = decoded;
         const storedVersion = stored.get(event.entity_id);
-        if (storedVersion !== undefined && storedVersion >= event.version) {
+        if (storedVersion !== undefined && storedVersion >= event.version && event.version > 0) {
           settle(entry, { action: 'ack' });
           // A redelivery may follow a write whose change notification was never sent (the
           // worker died in between): notify again, so downstream hears at least once.

@@ -120,6 +120,30 @@ describe('worker', () => {
     expect(await collection.findOne({ order_id: order.id })).toMatchObject({ version: newer.update_time });
   });
 
+  it('always fetches an entity whose event has no version (regression: Shopee tracking-number pushes were skipped)', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('shopee');
+    const [order] = pipeline.fake.seedOrders('shopee', shopId, 1) as [Json];
+    await pipeline.startWorker();
+    await pipeline.enqueue([orderEvent('shopee', shopId, order)]);
+    await pipeline.drained();
+
+    // The marketplace moves on; the push that tells us carries no update_time (version 0).
+    const newer = { ...order, order_status: 'SHIPPED', update_time: Number(order.update_time) + 60 };
+    pipeline.fake.putOrders('shopee', shopId, [newer]);
+    pipeline.fake.calls.reset();
+    await pipeline.enqueue([
+      orderEvent('shopee', shopId, order, { version: 0, event_type: '4', event_id: 'tracking-1' }),
+    ]);
+    await pipeline.drained();
+    expect(pipeline.fake.calls.count({ endpoint: FAKE_ENDPOINTS.shopee.orderDetail })).toBe(1);
+    expect(await (await orders(pipeline)).findOne({ order_id: order.order_sn })).toMatchObject({
+      status: 'SHIPPED',
+      version: newer.update_time,
+    });
+  });
+
   it('leaves only the failing shop pending while its marketplace answers 5xx, and completes after recovery', async () => {
     p = await createPipeline();
     const pipeline = p;
