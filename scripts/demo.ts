@@ -17,6 +17,7 @@ import { createLogger } from '../src/shared/logger.js';
 import { openRuntime } from '../src/shared/runtime.js';
 import type { Platform } from '../src/shared/stream.js';
 import { FAKE_ENDPOINTS, startFakeMarketplace, type Json } from '../test/support/fake-marketplace/index.js';
+import { fakeMarketplaceEnv } from '../test/support/pipeline.js';
 import { provideServices } from '../test/support/services.js';
 
 const ORDERS_PER_SHOP = 40;
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   const fake = await startFakeMarketplace({ seed: 2026 });
   const id = `demo-${randomBytes(3).toString('hex')}`;
   const config = loadConfig({
+    ...fakeMarketplaceEnv(fake),
     REDIS_URL: infra.redis.url,
     MONGO_URL: infra.mongo.url,
     MONGO_DB: id.replace(/-/g, '_'),
@@ -56,13 +58,6 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'warn',
-    TIKTOK_APP_KEY: fake.credentials.tiktok.appKey,
-    TIKTOK_APP_SECRET: fake.credentials.tiktok.appSecret,
-    TIKTOK_API_BASE_URL: fake.tiktokBaseUrl,
-    TIKTOK_AUTH_BASE_URL: fake.authBaseUrl,
-    SHOPEE_PARTNER_ID: String(fake.credentials.shopee.partnerId),
-    SHOPEE_PARTNER_KEY: fake.credentials.shopee.partnerKey,
-    SHOPEE_API_BASE_URL: fake.shopeeBaseUrl,
   });
   const logger = createLogger({ level: 'warn', pretty: false, stderr: true });
   const runtime = await openRuntime({ config, logger, role: 'demo' });

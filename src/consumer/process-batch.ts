@@ -12,6 +12,7 @@
  * Nothing here talks to the stream: the worker applies the verdicts (XACK, dead-letter,
  * change notifications), so this module is testable against real Mongo and a fake marketplace.
  */
+import { mapConcurrent } from '../shared/concurrency.js';
 import type { EntityDocument } from '../shared/documents.js';
 import { AppError, toAppError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -281,7 +282,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       for (const [entityId, document] of documents) writes.push({ kind, document, entityId });
     };
 
-    await runBounded([...shops.values()], deps.shopConcurrency, processShop);
+    // processShop settles its own entries and never throws.
+    await mapConcurrent([...shops.values()], deps.shopConcurrency, processShop);
 
     // 4. one bulkWrite per collection
     const outcomes = new Map<string, { version: number; stored: boolean } | AppError>();
@@ -342,19 +344,3 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
 }
 
 export type BatchProcessor = ReturnType<typeof createBatchProcessor>;
-
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function runBounded<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await work(item);
-    }
-  });
-  await Promise.all(lanes);
-}

@@ -6,7 +6,7 @@ import { Decimal128 } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/shared/config.js';
-import { chunk, mapConcurrent } from '../../src/shared/marketplaces/http.js';
+import { chunk, mapConcurrent } from '../../src/shared/concurrency.js';
 import {
   closeAdapterRegistry,
   createAdapterRegistry,

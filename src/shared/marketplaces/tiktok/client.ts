@@ -11,11 +11,10 @@ import { z } from 'zod';
 
 import { AppError } from '../../errors.js';
 import { toUnixSeconds } from '../../time.js';
+import { chunk, mapConcurrent } from '../../concurrency.js';
 import {
-  chunk,
   createHttpContext,
   httpStatusOf,
-  mapConcurrent,
   parseResponse,
   platformCodeOf,
   unique,
