@@ -231,9 +231,11 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         stats.fetched += toFetch.length;
         stats.detailCalls += Math.ceil(toFetch.length / deps.detailBatchSize);
         const fetchedAt = now();
-        const raws = await adapter.getDetails(shop, kind, toFetch);
+        const details = await adapter.getDetails(shop, kind, toFetch);
+        // Interim: the first failed call fails the group, as before per-id settlement.
+        if (details.failures.length > 0) throw details.failures[0]!.error;
         const requested = new Set(toFetch);
-        for (const raw of raws) {
+        for (const raw of details.objects) {
           let document: EntityDocument;
           try {
             document = adapter.toDocument(shop, kind, raw, {
@@ -300,6 +302,10 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
           const at = now().getTime();
           batch.forEach((write, i) => {
             const outcome = results[i]!;
+            if (typeof outcome === 'object') {
+              outcomes.set(key(write), outcome.failed);
+              return;
+            }
             // 'unchanged' means a version >= this one was already stored: also satisfied.
             outcomes.set(key(write), { version: write.document.version, stored: true });
             if (outcome === 'unchanged') return;

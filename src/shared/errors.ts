@@ -23,7 +23,16 @@ export const ERROR_CODES = {
   ERR_PLATFORM_DISABLED: { retryable: false },
   ERR_SHOP_UNKNOWN: { retryable: false },
   ERR_SHOP_DEAUTHORIZED: { retryable: false },
+  // A shop document that cannot be read: malformed, or tokens that do not decrypt with
+  // TOKEN_ENCRYPTION_KEY. An operator can fix it, so work for that shop waits instead of dying.
+  ERR_SHOP_UNREADABLE: { retryable: true },
   ERR_MONGO_UNAVAILABLE: { retryable: true },
+  // MongoDB refused one document (e.g. too large): retrying the same document cannot help.
+  ERR_MONGO_REJECTED: { retryable: false },
+  // The event stream holds STREAM_MAXLEN unprocessed entries: new events are refused (503).
+  ERR_BACKLOG_FULL: { retryable: true },
+  // The entry was removed from the stream (XDEL/XTRIM) before it was processed.
+  ERR_STREAM_TRIMMED: { retryable: false },
   // The marketplace did not return an entity it notified us about (yet): eventual consistency.
   ERR_ENTITY_NOT_FOUND: { retryable: true },
   // The marketplace returned an older version than the event announced: try again later.

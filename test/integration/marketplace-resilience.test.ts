@@ -12,6 +12,7 @@ import { createTikTokAdapter, type TikTokAdapter } from '../../src/shared/market
 import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
 import type { Shop } from '../../src/shared/marketplaces/types.js';
 import { silentLogger } from '../support/context.js';
+import { detailsOrThrow } from '../support/details.js';
 import {
   memoryTokenStore,
   unlimitedLimiter,
@@ -122,7 +123,7 @@ describe.each([
     const { shop, ids } = make();
     fake.knobs.failNext({ status: 429, retryAfter: 2 }, { platform, endpoint, times: 2 });
 
-    const details = await h[platform].getDetails(shop, 'order', ids);
+    const details = await detailsOrThrow(h[platform].getDetails(shop, 'order', ids));
 
     expect(details).toHaveLength(3);
     expect(fake.calls.count({ endpoint, status: 429 })).toBe(2);
@@ -141,7 +142,7 @@ describe.each([
     const { shop, ids } = make();
     fake.knobs.failNext({ status: 503 }, { platform, endpoint, times: 2 });
 
-    await expect(h[platform].getDetails(shop, 'order', ids)).resolves.toHaveLength(3);
+    await expect(detailsOrThrow(h[platform].getDetails(shop, 'order', ids))).resolves.toHaveLength(3);
     expect(fake.calls.count({ endpoint })).toBe(3);
     expect(h.sleeps).toHaveLength(2);
   });
@@ -151,7 +152,9 @@ describe.each([
     const { shop, ids } = make();
     fake.knobs.failShop(platform, shop.shop_id, { status: 500 });
 
-    const error: unknown = await h[platform].getDetails(shop, 'order', ids).catch((e: unknown) => e);
+    const error: unknown = await detailsOrThrow(h[platform].getDetails(shop, 'order', ids)).catch(
+      (e: unknown) => e,
+    );
 
     expect(isAppError(error, 'ERR_MARKETPLACE_TRANSIENT')).toBe(true);
     expect((error as { retryable: boolean }).retryable).toBe(true);
@@ -163,7 +166,9 @@ describe.each([
     const { shop, ids } = make();
     fake.knobs.failNext({ status: 400 }, { platform, endpoint });
 
-    const error: unknown = await h[platform].getDetails(shop, 'order', ids).catch((e: unknown) => e);
+    const error: unknown = await detailsOrThrow(h[platform].getDetails(shop, 'order', ids)).catch(
+      (e: unknown) => e,
+    );
 
     expect(isAppError(error, 'ERR_MARKETPLACE_REJECTED')).toBe(true);
     expect((error as { retryable: boolean }).retryable).toBe(false);
@@ -176,7 +181,7 @@ describe.each([
     fake.knobs.failNext('hang', { platform, endpoint });
 
     const started = Date.now();
-    await expect(h[platform].getDetails(shop, 'order', ids)).resolves.toHaveLength(3);
+    await expect(detailsOrThrow(h[platform].getDetails(shop, 'order', ids))).resolves.toHaveLength(3);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(fake.calls.count({ endpoint, status: 'hang' })).toBe(1);
     expect(fake.calls.count({ endpoint, status: 200 })).toBe(1);
@@ -189,7 +194,7 @@ describe.each([
     // The marketplace expired the token although our copy says it is still good.
     fake.knobs.expireAccessToken(platform, shop.shop_id);
 
-    await expect(h[platform].getDetails(shop, 'order', ids)).resolves.toHaveLength(3);
+    await expect(detailsOrThrow(h[platform].getDetails(shop, 'order', ids))).resolves.toHaveLength(3);
 
     const refreshEndpoint = platform === 'tiktok' ? T.tokenRefresh : S.tokenRefresh;
     expect(fake.calls.count({ endpoint: refreshEndpoint })).toBe(1);
@@ -204,7 +209,7 @@ describe.each([
     });
 
     // The same (now stale) Shop object keeps working with the refreshed token, without refreshing again.
-    await h[platform].getDetails(shop, 'order', ids);
+    await detailsOrThrow(h[platform].getDetails(shop, 'order', ids));
     expect(fake.calls.count({ endpoint: refreshEndpoint })).toBe(1);
   });
 
@@ -215,7 +220,7 @@ describe.each([
     fake.knobs.setLatency(30);
 
     const results = await Promise.all(
-      Array.from({ length: 8 }, () => h[platform].getDetails(shop, 'order', ids)),
+      Array.from({ length: 8 }, () => detailsOrThrow(h[platform].getDetails(shop, 'order', ids))),
     );
 
     for (const result of results) expect(result).toHaveLength(3);
@@ -229,7 +234,7 @@ describe.each([
     const { shop, ids } = make();
     const soon = { ...shop, access_token_expires_at: new Date(Date.now() + 60_000) };
 
-    await expect(h[platform].getDetails(soon, 'order', ids)).resolves.toHaveLength(3);
+    await expect(detailsOrThrow(h[platform].getDetails(soon, 'order', ids))).resolves.toHaveLength(3);
 
     expect(fake.calls.count({ platform, succeeded: false })).toBe(0);
     expect(h.tokens.saved).toHaveLength(1);
@@ -241,7 +246,9 @@ describe.each([
     fake.knobs.expireAccessToken(platform, shop.shop_id);
     fake.knobs.revokeRefreshToken(platform, shop.shop_id);
 
-    const error: unknown = await h[platform].getDetails(shop, 'order', ids).catch((e: unknown) => e);
+    const error: unknown = await detailsOrThrow(h[platform].getDetails(shop, 'order', ids)).catch(
+      (e: unknown) => e,
+    );
 
     expect(isAppError(error, 'ERR_MARKETPLACE_AUTH')).toBe(true);
     const refreshEndpoint = platform === 'tiktok' ? T.tokenRefresh : S.tokenRefresh;
@@ -257,10 +264,14 @@ describe('per-shop failure modes', () => {
     const healthy = tiktokShop();
     fake.knobs.failShop('tiktok', broken.shop.shop_id, { status: 503 });
 
-    await expect(h.tiktok.getDetails(broken.shop, 'order', broken.ids)).rejects.toMatchObject({
-      code: 'ERR_MARKETPLACE_TRANSIENT',
-    });
-    await expect(h.tiktok.getDetails(healthy.shop, 'order', healthy.ids)).resolves.toHaveLength(3);
+    await expect(detailsOrThrow(h.tiktok.getDetails(broken.shop, 'order', broken.ids))).rejects.toMatchObject(
+      {
+        code: 'ERR_MARKETPLACE_TRANSIENT',
+      },
+    );
+    await expect(
+      detailsOrThrow(h.tiktok.getDetails(healthy.shop, 'order', healthy.ids)),
+    ).resolves.toHaveLength(3);
     expect(fake.calls.byShop()).toEqual({
       [`tiktok:${broken.shop.shop_id}`]: 1,
       [`tiktok:${healthy.shop.shop_id}`]: 1,

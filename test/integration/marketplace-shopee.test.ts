@@ -11,6 +11,7 @@ import { createShopeeAdapter, type ShopeeAdapter } from '../../src/shared/market
 import { createShopeeWebhookHandler } from '../../src/shared/marketplaces/shopee/webhook.js';
 import type { ListedEntity, MappingContext, Shop } from '../../src/shared/marketplaces/types.js';
 import { silentLogger } from '../support/context.js';
+import { detailsOrThrow } from '../support/details.js';
 import { memoryTokenStore, unlimitedLimiter } from '../support/fake-marketplace/deps.js';
 import {
   FAKE_ENDPOINTS,
@@ -83,7 +84,7 @@ describe('Shopee getDetails', () => {
     const orders = fake.seedOrders('shopee', shop.shop_id, 120, () => ({ order_status: 'READY_TO_SHIP' }));
     const ids = orders.map((o) => String(o.order_sn));
 
-    const details = await adapter.getDetails(shop, 'order', ids);
+    const details = await detailsOrThrow(adapter.getDetails(shop, 'order', ids));
 
     expect(details).toHaveLength(120);
     const calls = fake.calls.log.filter((c) => c.endpoint === E.orderDetail);
@@ -106,10 +107,9 @@ describe('Shopee getDetails', () => {
     }));
     const [unshipped] = fake.seedOrders('shopee', shop.shop_id, 1, () => ({ order_status: 'READY_TO_SHIP' }));
 
-    const details = await adapter.getDetails(shop, 'order', [
-      String(shipped!.order_sn),
-      String(unshipped!.order_sn),
-    ]);
+    const details = await detailsOrThrow(
+      adapter.getDetails(shop, 'order', [String(shipped!.order_sn), String(unshipped!.order_sn)]),
+    );
     const documents = details.map(
       (raw) => adapter.toDocument(shop, 'order', raw, context()) as OrderDocument,
     );
@@ -123,7 +123,7 @@ describe('Shopee getDetails', () => {
     const returns = fake.seedReturns('shopee', shop.shop_id, 3);
     const ids = [...returns.map((r) => String(r.return_sn)), '2511999999999'];
 
-    const details = await adapter.getDetails(shop, 'return', ids);
+    const details = await detailsOrThrow(adapter.getDetails(shop, 'return', ids));
 
     expect(details).toHaveLength(3);
     expect(fake.calls.count({ endpoint: E.returnDetail })).toBe(4);
@@ -136,10 +136,12 @@ describe('Shopee getDetails', () => {
       ...fake.seedProducts('shopee', shop.shop_id, 2, () => ({ has_model: true })),
     ];
 
-    const details = await adapter.getDetails(
-      shop,
-      'product',
-      items.map((i) => String(i.item_id)),
+    const details = await detailsOrThrow(
+      adapter.getDetails(
+        shop,
+        'product',
+        items.map((i) => String(i.item_id)),
+      ),
     );
 
     expect(details).toHaveLength(62);
@@ -284,7 +286,9 @@ describe('Shopee signing as the marketplace checks it', () => {
   it('is refused, without retries, when signed with the wrong partner key', async () => {
     const wrong = makeAdapter({ partnerKey: 'not-the-key' });
     try {
-      const error: unknown = await wrong.getDetails(shop, 'order', ['X']).catch((e: unknown) => e);
+      const error: unknown = await detailsOrThrow(wrong.getDetails(shop, 'order', ['X'])).catch(
+        (e: unknown) => e,
+      );
       expect(isAppError(error, 'ERR_MARKETPLACE_REJECTED')).toBe(true);
       expect((error as Error).message).toMatch(/error_sign/);
       expect(fake.calls.count({ endpoint: E.orderDetail })).toBe(1);

@@ -9,6 +9,7 @@ import { createTikTokAdapter, type TikTokAdapter } from '../../src/shared/market
 import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
 import type { ListedEntity, Shop } from '../../src/shared/marketplaces/types.js';
 import { memoryTokenStore, unlimitedLimiter } from '../support/fake-marketplace/deps.js';
+import { detailsOrThrow } from '../support/details.js';
 import {
   FAKE_ENDPOINTS,
   startFakeMarketplace,
@@ -68,7 +69,7 @@ describe('TikTok getDetails', () => {
     const orders = fake.seedOrders('tiktok', shop.shop_id, 120);
     const ids = orders.map((o) => String(o.id));
 
-    const details = await adapter.getDetails(shop, 'order', ids);
+    const details = await detailsOrThrow(adapter.getDetails(shop, 'order', ids));
 
     expect(details.map((d) => (d as { id: string }).id).sort()).toEqual([...ids].sort());
     const calls = fake.calls.ids({ endpoint: E.orderDetail });
@@ -78,7 +79,9 @@ describe('TikTok getDetails', () => {
 
   it('leaves out ids the marketplace does not return', async () => {
     const [order] = fake.seedOrders('tiktok', shop.shop_id, 1);
-    const details = await adapter.getDetails(shop, 'order', [String(order!.id), '999999999999999999']);
+    const details = await detailsOrThrow(
+      adapter.getDetails(shop, 'order', [String(order!.id), '999999999999999999']),
+    );
     expect(details).toHaveLength(1);
   });
 
@@ -86,7 +89,7 @@ describe('TikTok getDetails', () => {
     const returns = fake.seedReturns('tiktok', shop.shop_id, 60);
     const ids = returns.slice(0, 55).map((r) => String(r.return_id));
 
-    const details = await adapter.getDetails(shop, 'return', ids);
+    const details = await detailsOrThrow(adapter.getDetails(shop, 'return', ids));
 
     expect(details.map((d) => (d as { return_id: string }).return_id).sort()).toEqual([...ids].sort());
     expect(fake.calls.ids({ endpoint: E.returnSearch }).map((c) => c.length)).toEqual([50, 5]);
@@ -104,7 +107,7 @@ describe('TikTok getDetails', () => {
     const products = fake.seedProducts('tiktok', shop.shop_id, 3);
     const ids = [...products.map((p) => String(p.id)), '1111111111111111111'];
 
-    const details = await adapter.getDetails(shop, 'product', ids);
+    const details = await detailsOrThrow(adapter.getDetails(shop, 'product', ids));
 
     expect(details).toHaveLength(3);
     expect(fake.calls.count({ endpoint: E.productDetail })).toBe(4);
@@ -120,10 +123,12 @@ describe('TikTok getDetails', () => {
 
   it('maps every generated order as valid, with exact money', async () => {
     const orders = fake.seedOrders('tiktok', shop.shop_id, 30);
-    const details = await adapter.getDetails(
-      shop,
-      'order',
-      orders.map((o) => String(o.id)),
+    const details = await detailsOrThrow(
+      adapter.getDetails(
+        shop,
+        'order',
+        orders.map((o) => String(o.id)),
+      ),
     );
     for (const raw of details) {
       const document = adapter.toDocument(shop, 'order', raw, {
@@ -181,7 +186,9 @@ describe('TikTok signing as the marketplace checks it', () => {
   it('is refused, without retries, when signed with the wrong app secret', async () => {
     const wrong = makeAdapter({ appSecret: 'not-the-secret' });
     try {
-      const error: unknown = await wrong.getDetails(shop, 'order', ['1']).catch((e: unknown) => e);
+      const error: unknown = await detailsOrThrow(wrong.getDetails(shop, 'order', ['1'])).catch(
+        (e: unknown) => e,
+      );
       expect(isAppError(error, 'ERR_MARKETPLACE_REJECTED')).toBe(true);
       expect((error as Error).message).toMatch(/106001/);
       expect(fake.calls.count({ endpoint: E.orderDetail })).toBe(1);
@@ -191,9 +198,9 @@ describe('TikTok signing as the marketplace checks it', () => {
   });
 
   it('needs the shop cipher', async () => {
-    const error: unknown = await adapter
-      .getDetails({ ...shop, shop_cipher: null }, 'order', ['1'])
-      .catch((e: unknown) => e);
+    const error: unknown = await detailsOrThrow(
+      adapter.getDetails({ ...shop, shop_cipher: null }, 'order', ['1']),
+    ).catch((e: unknown) => e);
     expect(isAppError(error, 'ERR_MARKETPLACE_REJECTED')).toBe(true);
     expect(fake.calls.count()).toBe(0);
   });

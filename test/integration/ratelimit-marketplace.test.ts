@@ -8,6 +8,7 @@ import { createTikTokAdapter } from '../../src/shared/marketplaces/tiktok/adapte
 import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
 import { createRedisRateLimiter } from '../../src/shared/ratelimit.js';
 import { createTestEnv, silentLogger, type TestEnv } from '../support/context.js';
+import { detailsOrThrow } from '../support/details.js';
 import { memoryTokenStore } from '../support/fake-marketplace/deps.js';
 import {
   FAKE_ENDPOINTS,
@@ -68,7 +69,7 @@ describe('rate limiting at the marketplace', () => {
 
     // Each call asks for one order (DETAIL_BATCH_SIZE 1), half through each adapter, all at once.
     const results = await Promise.all(
-      ids.map((id, i) => (i % 2 === 0 ? a : b).getDetails(shop, 'order', [id])),
+      ids.map((id, i) => detailsOrThrow((i % 2 === 0 ? a : b).getDetails(shop, 'order', [id]))),
     );
     expect(results.flat()).toHaveLength(CALLS);
 

@@ -3,6 +3,7 @@
  * registry keyed by platform: adding a marketplace means one new folder beside tiktok/ and shopee/.
  */
 import type { EntityDocument } from '../documents.js';
+import type { AppError } from '../errors.js';
 import type { EntityKind, EventSource, Platform, StreamEvent } from '../stream.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -56,6 +57,21 @@ export interface Shop {
 /** Kinds that have marketplace details and a collection. */
 export type DetailKind = Exclude<EntityKind, 'shop'>;
 
+/** Ids whose detail call failed, with the error of that call (one call's failure is only its own ids'). */
+export interface DetailFailure {
+  ids: string[];
+  error: AppError;
+}
+
+/**
+ * What a detail fetch found. An id in neither `objects` nor `failures` was answered by the
+ * marketplace without it: the object does not exist (yet).
+ */
+export interface DetailResult {
+  objects: unknown[];
+  failures: DetailFailure[];
+}
+
 /** An entity a listing call returned: its id and its update_time (unix seconds). */
 export interface ListedEntity {
   id: string;
@@ -83,10 +99,11 @@ export interface MarketplaceAdapter {
   readonly platform: Platform;
   readonly webhook: WebhookHandler;
   /**
-   * Full objects for `ids`, fetched in chunks of at most DETAIL_BATCH_SIZE. Ids the marketplace
-   * does not return are absent from the result. Throws AppError ERR_MARKETPLACE_*.
+   * Full objects for `ids`, fetched in chunks of at most DETAIL_BATCH_SIZE. A failed call (or
+   * auxiliary call) fails only the ids it concerned, reported in `failures`; ids the marketplace
+   * answered without are in neither list.
    */
-  getDetails(shop: Shop, kind: DetailKind, ids: readonly string[]): Promise<unknown[]>;
+  getDetails(shop: Shop, kind: DetailKind, ids: readonly string[]): Promise<DetailResult>;
   /** Pages of entities updated in [from, to), following the marketplace's paging to the end. */
   listUpdated(shop: Shop, kind: DetailKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
   /** Pure: a raw marketplace object to its canonical document. Throws ERR_MAPPING without an id. */

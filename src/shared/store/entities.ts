@@ -29,7 +29,8 @@ export const COLLECTION_OF_KIND: Readonly<Record<DetailKind, string>> = {
 
 const DUPLICATE_KEY = 11000;
 
-export type WriteOutcome = 'inserted' | 'updated' | 'unchanged';
+/** Per document: written, or left alone (the stored version wins), or refused by MongoDB. */
+export type WriteOutcome = 'inserted' | 'updated' | 'unchanged' | { failed: AppError };
 
 export interface EntityStore {
   /** Stored `version` per entity id, for the ids that exist (one `$in` query with a projection). */

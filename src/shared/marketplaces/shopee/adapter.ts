@@ -66,14 +66,16 @@ export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapte
     webhook,
     client,
 
-    getDetails(shop, kind, ids) {
-      switch (kind) {
-        case 'order':
-          return client.getOrders(shop, ids);
-        case 'return':
-          return client.getReturns(shop, ids);
-        case 'product':
-          return client.getProducts(shop, ids);
+    async getDetails(shop, kind, ids) {
+      const fetch = {
+        order: () => client.getOrders(shop, ids),
+        return: () => client.getReturns(shop, ids),
+        product: () => client.getProducts(shop, ids),
+      }[kind];
+      try {
+        return { objects: await fetch(), failures: [] };
+      } catch (error) {
+        return { objects: [], failures: [{ ids: [...ids], error: toAppError(error) }] };
       }
     },
 

@@ -5,6 +5,7 @@
 import type { Dispatcher } from 'undici';
 
 import type { TikTokConfig } from '../../config.js';
+import { toAppError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { MarketplaceAdapter, RateLimiter, TokenPersistence, WebhookHandler } from '../types.js';
 import { createTikTokClient, type TikTokClient, type TikTokClientOptions } from './client.js';
@@ -52,14 +53,16 @@ export function createTikTokAdapter(options: TikTokAdapterOptions): TikTokAdapte
     webhook: options.webhook,
     client,
 
-    getDetails(shop, kind, ids) {
-      switch (kind) {
-        case 'order':
-          return client.getOrders(shop, ids);
-        case 'return':
-          return client.getReturns(shop, ids);
-        case 'product':
-          return client.getProducts(shop, ids);
+    async getDetails(shop, kind, ids) {
+      const fetch = {
+        order: () => client.getOrders(shop, ids),
+        return: () => client.getReturns(shop, ids),
+        product: () => client.getProducts(shop, ids),
+      }[kind];
+      try {
+        return { objects: await fetch(), failures: [] };
+      } catch (error) {
+        return { objects: [], failures: [{ ids: [...ids], error: toAppError(error) }] };
       }
     },
 
