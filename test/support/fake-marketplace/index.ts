@@ -75,6 +75,8 @@ export interface FailureFilter {
   /** An endpoint name from TIKTOK_ENDPOINTS / SHOPEE_ENDPOINTS. */
   endpoint?: string;
   shopId?: string;
+  /** Only calls that asked for this entity id (detail calls; see CallRecord.ids). */
+  id?: string;
 }
 
 export interface CallRecord {
@@ -218,6 +220,7 @@ function matches(filter: CallFilter, record: CallRecord): boolean {
     (filter.platform === undefined || filter.platform === record.platform) &&
     (filter.endpoint === undefined || filter.endpoint === record.endpoint) &&
     (filter.shopId === undefined || filter.shopId === record.shopId) &&
+    (filter.id === undefined || record.ids.includes(filter.id)) &&
     (filter.status === undefined || filter.status === record.status) &&
     (filter.succeeded === undefined ||
       filter.succeeded === (record.status === 200 && record.errorCode === null))
