@@ -155,7 +155,104 @@ describe('Shopee getDetails', () => {
   });
 });
 
+describe('Shopee getDetails settles each call on its own', () => {
+  const documentsOf = (objects: unknown[]) =>
+    objects.map((raw) => adapter.toDocument(shop, 'order', raw, context()) as OrderDocument);
+
+  it('issue 10 #7: one refused sub-call fails only its own chunk: 70 of 120 orders returned', async () => {
+    const ids = fake
+      .seedOrders('shopee', shop.shop_id, 120, () => ({ order_status: 'READY_TO_SHIP' }))
+      .map((o) => String(o.order_sn));
+    // The chunk holding ids 50..99 is answered 500 on each of the client's 3 attempts.
+    fake.knobs.failNext({ status: 500 }, { endpoint: E.orderDetail, id: ids[60]!, times: 3 });
+
+    const { objects, failures } = await adapter.getDetails(shop, 'order', ids);
+
+    expect(fake.calls.count({ endpoint: E.orderDetail, id: ids[60]!, status: 500 })).toBe(3);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.ids).toEqual(ids.slice(50, 100));
+    expect(failures[0]!.error).toMatchObject({ code: 'ERR_MARKETPLACE_TRANSIENT', retryable: true });
+    expect(objects.map((o) => (o as { order_sn: string }).order_sn).sort()).toEqual(
+      [...ids.slice(0, 50), ...ids.slice(100)].sort(),
+    );
+  });
+
+  it('issue 10 #7: one refused sub-call (get_tracking_number, retryable) fails only that order', async () => {
+    const orders = fake.seedOrders('shopee', shop.shop_id, 3, (i) => ({
+      order_status: 'SHIPPED',
+      tracking_no: `SPX${i}`,
+    }));
+    const ids = orders.map((o) => String(o.order_sn));
+    fake.knobs.failNext({ status: 500 }, { endpoint: E.trackingNumber, id: ids[1]!, times: 3 });
+
+    const { objects, failures } = await adapter.getDetails(shop, 'order', ids);
+
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.ids).toEqual([ids[1]]);
+    expect(failures[0]!.error).toMatchObject({ code: 'ERR_MARKETPLACE_TRANSIENT', retryable: true });
+    const documents = documentsOf(objects);
+    expect(documents.map((d) => [d.order_id, d.tracking_number])).toEqual([
+      [ids[0], 'SPX0'],
+      [ids[2], 'SPX2'],
+    ]);
+  });
+
+  it('keeps an order without its tracking number when get_tracking_number refuses (non-retryable)', async () => {
+    const orders = fake.seedOrders('shopee', shop.shop_id, 2, (i) => ({
+      order_status: 'SHIPPED',
+      tracking_no: `SPX${i}`,
+    }));
+    const ids = orders.map((o) => String(o.order_sn));
+    fake.knobs.failNext({ status: 400 }, { endpoint: E.trackingNumber, id: ids[0]! });
+
+    const { objects, failures } = await adapter.getDetails(shop, 'order', ids);
+
+    expect(failures).toEqual([]);
+    const documents = documentsOf(objects);
+    expect(documents.find((d) => d.order_id === ids[0])?.tracking_number).toBeNull();
+    expect(documents.find((d) => d.order_id === ids[1])?.tracking_number).toBe('SPX1');
+  });
+
+  it('issue 10 #7: one refused sub-call (get_model_list) fails only that item', async () => {
+    const ids = fake
+      .seedProducts('shopee', shop.shop_id, 3, () => ({ has_model: true }))
+      .map((i) => String(i.item_id));
+    fake.knobs.failNext({ status: 500 }, { endpoint: E.modelList, id: ids[2]!, times: 3 });
+
+    const { objects, failures } = await adapter.getDetails(shop, 'product', ids);
+
+    expect(failures.map((f) => [f.ids, f.error.code])).toEqual([[[ids[2]], 'ERR_MARKETPLACE_TRANSIENT']]);
+    expect(objects.map((item) => String((item as { item_id: number }).item_id))).toEqual(ids.slice(0, 2));
+    for (const item of objects) expect((item as { model?: unknown[] }).model?.length).toBeGreaterThan(1);
+  });
+
+  it('issue 10 #7: one refused sub-call (get_return_detail) fails only that return; unknown ones stay absent', async () => {
+    const ids = fake.seedReturns('shopee', shop.shop_id, 3).map((r) => String(r.return_sn));
+    const unknown = '2511999999999';
+    fake.knobs.failNext({ status: 403 }, { endpoint: E.returnDetail, id: ids[0]! });
+
+    const { objects, failures } = await adapter.getDetails(shop, 'return', [...ids, unknown]);
+
+    expect(failures.map((f) => [f.ids, f.error.code])).toEqual([[[ids[0]], 'ERR_MARKETPLACE_REJECTED']]);
+    expect(objects.map((r) => (r as { return_sn: string }).return_sn)).toEqual(ids.slice(1));
+  });
+});
+
 describe('Shopee listUpdated', () => {
+  it('fails a listing page as a whole when one of its detail calls fails (never skips ids)', async () => {
+    const from = new Date('2026-11-01T00:00:00Z');
+    const to = new Date('2026-11-02T00:00:00Z');
+    const start = from.getTime() / 1000;
+    const ids = fake
+      .seedOrders('shopee', shop.shop_id, 60, (i) => ({ update_time: start + i }))
+      .map((o) => String(o.order_sn));
+    fake.knobs.failNext({ status: 500 }, { endpoint: E.orderDetail, id: ids[55]!, times: 3 });
+
+    await expect(collect(adapter.listUpdated(shop, 'order', from, to))).rejects.toMatchObject({
+      code: 'ERR_MARKETPLACE_TRANSIENT',
+    });
+  });
+
   it('follows the cursor to the end, reading versions from the details', async () => {
     const from = new Date('2026-11-01T00:00:00Z');
     const to = new Date('2026-11-02T00:00:00Z');

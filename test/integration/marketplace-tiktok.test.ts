@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { isAppError } from '../../src/shared/errors.js';
+import { httpStatusOf } from '../../src/shared/marketplaces/http.js';
 import { createTikTokAdapter, type TikTokAdapter } from '../../src/shared/marketplaces/tiktok/adapter.js';
 import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
 import type { ListedEntity, Shop } from '../../src/shared/marketplaces/types.js';
@@ -141,6 +142,41 @@ describe('TikTok getDetails', () => {
       const payment = (raw as { payment: { total_amount: string } }).payment;
       expect('total_amount' in document && document.total_amount?.toString()).toBe(payment.total_amount);
     }
+  });
+});
+
+describe('TikTok getDetails settles each call on its own', () => {
+  it('issue 10 #7: one refused sub-call fails only its own product: 19 of 20 returned, one failure', async () => {
+    const ids = fake.seedProducts('tiktok', shop.shop_id, 20).map((p) => String(p.id));
+    const refused = ids[7]!;
+    fake.knobs.failNext({ status: 403 }, { endpoint: E.productDetail, id: refused });
+
+    const { objects, failures } = await adapter.getDetails(shop, 'product', ids);
+
+    expect(objects.map((p) => (p as { id: string }).id).sort()).toEqual(
+      ids.filter((id) => id !== refused).sort(),
+    );
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.ids).toEqual([refused]);
+    expect(failures[0]!.error).toMatchObject({ code: 'ERR_MARKETPLACE_REJECTED', retryable: false });
+    expect(httpStatusOf(failures[0]!.error)).toBe(403);
+    // A refusal is not retried.
+    expect(fake.calls.count({ endpoint: E.productDetail, id: refused })).toBe(1);
+  });
+
+  it('issue 10 #7: one refused sub-call fails only its own chunk of the returns search', async () => {
+    const ids = fake.seedReturns('tiktok', shop.shop_id, 55).map((r) => String(r.return_id));
+    // The second chunk (ids 50..54) is answered 500 on every attempt.
+    fake.knobs.failNext({ status: 500 }, { endpoint: E.returnSearch, id: ids[52]!, times: 3 });
+
+    const { objects, failures } = await adapter.getDetails(shop, 'return', ids);
+
+    expect(objects.map((r) => (r as { return_id: string }).return_id).sort()).toEqual(
+      ids.slice(0, 50).sort(),
+    );
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.ids).toEqual(ids.slice(50));
+    expect(failures[0]!.error).toMatchObject({ code: 'ERR_MARKETPLACE_TRANSIENT', retryable: true });
   });
 });
 

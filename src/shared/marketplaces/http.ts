@@ -21,10 +21,11 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 
-import { AppError, isAppError, type ErrorCode } from '../errors.js';
+import { mapSettled } from '../concurrency.js';
+import { AppError, isAppError, toAppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Platform } from '../stream.js';
-import type { RateLimiter, TokenPersistence } from './types.js';
+import type { DetailResult, RateLimiter, TokenPersistence } from './types.js';
 
 export type MarketplaceErrorCode = Extract<ErrorCode, `ERR_MARKETPLACE_${string}`>;
 
@@ -312,6 +313,46 @@ export function createHttpContext(options: HttpContextOptions): HttpContext {
 /** Ids without repeats, in first-seen order: each object is asked for once. */
 export function unique(ids: readonly string[]): string[] {
   return [...new Set(ids)];
+}
+
+/**
+ * Detail fetches settled per call: `fetch` runs once per group (a chunk of ids, one id, or one
+ * object that needs an auxiliary call), at most `limit` at once. A group whose fetch fails is
+ * reported in `failures` under `idsOf(group)` with its AppError; the other groups' objects are
+ * returned. A fetch answers [] for what the marketplace says does not exist.
+ */
+export async function settleDetails<G>(
+  groups: readonly G[],
+  limit: number,
+  idsOf: (group: G) => string[],
+  fetch: (group: G) => Promise<unknown[]>,
+): Promise<DetailResult> {
+  const outcomes = await mapSettled(groups, limit, fetch);
+  const result: DetailResult = { objects: [], failures: [] };
+  outcomes.forEach((outcome, index) => {
+    if (outcome.ok) result.objects.push(...outcome.value);
+    else result.failures.push({ ids: idsOf(groups[index]!), error: toAppError(outcome.error) });
+  });
+  return result;
+}
+
+/**
+ * One auxiliary call per object already found (Shopee tracking numbers, item models): an object
+ * whose call fails moves to `failures` under `idOf(object)`; earlier failures are kept.
+ */
+export async function enrichDetails(
+  found: DetailResult,
+  limit: number,
+  idOf: (object: unknown) => string,
+  enrich: (object: unknown) => Promise<unknown>,
+): Promise<DetailResult> {
+  const enriched = await settleDetails(
+    found.objects,
+    limit,
+    (object) => [idOf(object)],
+    async (object) => [await enrich(object)],
+  );
+  return { objects: enriched.objects, failures: [...found.failures, ...enriched.failures] };
 }
 
 /**

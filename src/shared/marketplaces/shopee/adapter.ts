@@ -66,17 +66,14 @@ export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapte
     webhook,
     client,
 
-    async getDetails(shop, kind, ids) {
+    getDetails(shop, kind, ids) {
       const fetch = {
         order: () => client.getOrders(shop, ids),
         return: () => client.getReturns(shop, ids),
         product: () => client.getProducts(shop, ids),
       }[kind];
-      try {
-        return { objects: await fetch(), failures: [] };
-      } catch (error) {
-        return { objects: [], failures: [{ ids: [...ids], error: toAppError(error) }] };
-      }
+      // Settled per call by the client: a failed call fails only its own ids.
+      return fetch();
     },
 
     listUpdated: (shop, kind, from, to) => client.listUpdated(shop, kind, from, to),

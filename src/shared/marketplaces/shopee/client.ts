@@ -1,5 +1,6 @@
 /**
- * Shopee Open Platform v2 client: signed calls, detail fetches chunked to the detail batch size,
+ * Shopee Open Platform v2 client: signed calls, detail fetches chunked to the detail batch size
+ * (each call, auxiliary ones included, settled on its own: a failed call fails only its ids),
  * listings as async iterators (orders by `cursor`, returns by `page_no`, items by `offset`) over
  * time windows of at most 15 days, lost pushes, and token refresh.
  *
@@ -15,16 +16,18 @@ import { toUnixSeconds } from '../../time.js';
 import { chunk, mapConcurrent } from '../../concurrency.js';
 import {
   createHttpContext,
+  enrichDetails,
   httpStatusOf,
   parseResponse,
   platformCodeOf,
+  settleDetails,
   unique,
   type ApiFailure,
   type MarketplaceClientOptions,
   type QueryValue,
 } from '../http.js';
 import { createTokenManager, type TokenManager } from '../tokens.js';
-import type { DetailKind, ListedEntity, Shop, ShopTokens } from '../types.js';
+import type { DetailKind, DetailResult, ListedEntity, Shop, ShopTokens } from '../types.js';
 import { lostPushSchema, shopeeListedEntity, type LostPush } from './dto.js';
 import { shopeeSignedQuery } from './signing.js';
 
@@ -195,9 +198,13 @@ export interface ShopeeClientOptions extends MarketplaceClientOptions {
 
 export interface ShopeeClient {
   readonly tokens: TokenManager;
-  getOrders(shop: Shop, orderSns: readonly string[]): Promise<unknown[]>;
-  getReturns(shop: Shop, returnSns: readonly string[]): Promise<unknown[]>;
-  getProducts(shop: Shop, itemIds: readonly string[]): Promise<unknown[]>;
+  /**
+   * Details by id; a failed call (or auxiliary call: tracking number, models) fails only the ids
+   * it concerned (see DetailResult). Never rejects.
+   */
+  getOrders(shop: Shop, orderSns: readonly string[]): Promise<DetailResult>;
+  getReturns(shop: Shop, returnSns: readonly string[]): Promise<DetailResult>;
+  getProducts(shop: Shop, itemIds: readonly string[]): Promise<DetailResult>;
   /** Pages of entities with update_time in [from, to), split into windows of at most 15 days. */
   listUpdated(shop: Shop, kind: DetailKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
   /** The earliest (up to 100) pushes Shopee could not deliver in the last 3 days. */
@@ -313,42 +320,72 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
     }
   }
 
-  async function addTrackingNumbers(shop: Shop, orders: unknown[]): Promise<unknown[]> {
-    return mapConcurrent(orders, concurrency, async (order) => {
-      const fields = order as Record<string, unknown>;
-      const orderSn = fields.order_sn;
-      if (typeof orderSn !== 'string' || typeof fields.order_status !== 'string') return order;
-      if (!TRACKED_STATUSES.has(fields.order_status) || typeof fields.tracking_no === 'string') return order;
-      try {
-        const response = await call(shop, 'get_tracking_number', SHOPEE_PATHS.trackingNumber, {
-          order_sn: orderSn,
-        });
-        const trackingNumber = parse(trackingSchema, response, 'get_tracking_number').response
-          .tracking_number;
-        return trackingNumber ? { ...fields, tracking_no: trackingNumber } : order;
-      } catch (error) {
-        // A refused tracking lookup (none assigned yet) must not fail the order itself.
-        if (error instanceof AppError && !error.retryable && error.code !== 'ERR_MARKETPLACE_AUTH') {
-          log.debug({ shop_id: shop.shop_id, order_sn: orderSn, err: error.toJSON() }, 'no tracking number');
-          return order;
-        }
-        throw error;
+  const chunksOf = (ids: readonly string[]) => chunk(unique(ids), batchSize);
+  const asIds = (batch: string[]) => batch;
+
+  /**
+   * The order with its tracking number (get_order_detail has none), for orders shipped without
+   * one. A refused lookup (none assigned yet) keeps the order without it; a retryable failure or
+   * an auth error throws, failing this order only.
+   */
+  async function withTrackingNumber(shop: Shop, order: unknown): Promise<unknown> {
+    const fields = order as Record<string, unknown>;
+    const orderSn = fields.order_sn;
+    if (typeof orderSn !== 'string' || typeof fields.order_status !== 'string') return order;
+    if (!TRACKED_STATUSES.has(fields.order_status) || typeof fields.tracking_no === 'string') return order;
+    try {
+      const response = await call(shop, 'get_tracking_number', SHOPEE_PATHS.trackingNumber, {
+        order_sn: orderSn,
+      });
+      const trackingNumber = parse(trackingSchema, response, 'get_tracking_number').response.tracking_number;
+      return trackingNumber ? { ...fields, tracking_no: trackingNumber } : order;
+    } catch (error) {
+      if (error instanceof AppError && !error.retryable && error.code !== 'ERR_MARKETPLACE_AUTH') {
+        log.debug({ shop_id: shop.shop_id, order_sn: orderSn, err: error.toJSON() }, 'no tracking number');
+        return order;
       }
-    });
+      throw error;
+    }
   }
 
-  async function getOrders(
-    shop: Shop,
-    orderSns: readonly string[],
-    optionalFields = true,
-  ): Promise<unknown[]> {
-    const batches = await mapConcurrent(chunk(unique(orderSns), batchSize), concurrency, async (batch) => {
-      const params: Record<string, string> = { order_sn_list: batch.join(',') };
-      if (optionalFields) params.response_optional_fields = ORDER_OPTIONAL_FIELDS;
-      const response = await call(shop, 'get_order_detail', SHOPEE_PATHS.orderDetail, params);
-      return parse(orderDetailSchema, response, 'get_order_detail').response.order_list;
-    });
+  /** One get_order_detail call; the listing asks without optional fields (it needs versions only). */
+  async function orderDetail(shop: Shop, batch: string[], optionalFields: boolean): Promise<unknown[]> {
+    const params: Record<string, string> = { order_sn_list: batch.join(',') };
+    if (optionalFields) params.response_optional_fields = ORDER_OPTIONAL_FIELDS;
+    const response = await call(shop, 'get_order_detail', SHOPEE_PATHS.orderDetail, params);
+    return parse(orderDetailSchema, response, 'get_order_detail').response.order_list;
+  }
+
+  /** Orders of a listing page. Throws on any failed call: a listing page never silently skips ids. */
+  async function listedOrderDetails(shop: Shop, orderSns: readonly string[]): Promise<unknown[]> {
+    const batches = await mapConcurrent(chunksOf(orderSns), concurrency, (batch) =>
+      orderDetail(shop, batch, false),
+    );
     return batches.flat();
+  }
+
+  /** One get_return_detail call (it takes a single return_sn); [] when the return does not exist. */
+  async function returnDetail(shop: Shop, returnSn: string): Promise<unknown[]> {
+    const found = await orAbsent(async () => {
+      const response = await call(shop, 'get_return_detail', SHOPEE_PATHS.returnDetail, {
+        return_sn: returnSn,
+      });
+      return parse(returnDetailSchema, response, 'get_return_detail').response;
+    }, `return ${returnSn}`);
+    return found === undefined ? [] : [found];
+  }
+
+  /** The item with its models (one get_model_list call), for items that have them. */
+  async function withModels(shop: Shop, item: unknown): Promise<unknown> {
+    const fields = item as Record<string, unknown>;
+    if (fields.has_model !== true || typeof fields.item_id !== 'number') return item;
+    const itemId = String(fields.item_id);
+    const models = await orAbsent(async () => {
+      const response = await call(shop, 'get_model_list', SHOPEE_PATHS.modelList, { item_id: itemId });
+      return parse(modelListSchema, response, 'get_model_list').response.model;
+    }, `models of item ${itemId}`);
+    // Without its models (the item vanished meanwhile) the mapper marks the item invalid.
+    return models === undefined ? item : { ...fields, model: models };
   }
 
   async function* listOrders(shop: Shop, from: Date, to: Date): AsyncGenerator<ListedEntity[]> {
@@ -368,7 +405,7 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
           .filter((sn): sn is string => typeof sn === 'string' && sn !== '');
         // The list names orders but not their update_time: read it from the details (no
         // optional fields), since a listing without versions could not tell stale from current.
-        const details = orderSns.length > 0 ? await getOrders(shop, orderSns, false) : [];
+        const details = orderSns.length > 0 ? await listedOrderDetails(shop, orderSns) : [];
         yield listedOf(shop, 'order', details);
         if (!page.more) break;
         const next = page.next_cursor ?? '';
@@ -439,42 +476,30 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
     tokens,
 
     async getOrders(shop, orderSns) {
-      const orders = await getOrders(shop, orderSns);
-      return fetchTracking ? addTrackingNumbers(shop, orders) : orders;
+      const found = await settleDetails(chunksOf(orderSns), concurrency, asIds, (batch) =>
+        orderDetail(shop, batch, true),
+      );
+      if (!fetchTracking) return found;
+      return enrichDetails(found, concurrency, idOf('order_sn'), (order) => withTrackingNumber(shop, order));
     },
 
-    async getReturns(shop, returnSns) {
-      // One call per return: get_return_detail takes a single return_sn.
-      const returns = await mapConcurrent(unique(returnSns), concurrency, (returnSn) =>
-        orAbsent(async () => {
-          const response = await call(shop, 'get_return_detail', SHOPEE_PATHS.returnDetail, {
-            return_sn: returnSn,
-          });
-          return parse(returnDetailSchema, response, 'get_return_detail').response;
-        }, `return ${returnSn}`),
-      );
-      return returns.filter((item) => item !== undefined);
-    },
+    getReturns: (shop, returnSns) =>
+      settleDetails(
+        unique(returnSns),
+        concurrency,
+        (returnSn) => [returnSn],
+        (returnSn) => returnDetail(shop, returnSn),
+      ),
 
     async getProducts(shop, itemIds) {
-      const batches = await mapConcurrent(chunk(unique(itemIds), batchSize), concurrency, async (batch) => {
+      const found = await settleDetails(chunksOf(itemIds), concurrency, asIds, async (batch) => {
         const response = await call(shop, 'get_item_base_info', SHOPEE_PATHS.itemBaseInfo, {
           item_id_list: batch.join(','),
         });
         return parse(itemBaseInfoSchema, response, 'get_item_base_info').response.item_list;
       });
       // Prices of items with variations live on their models, one get_model_list call per item.
-      return mapConcurrent(batches.flat(), concurrency, async (item) => {
-        const fields = item as Record<string, unknown>;
-        if (fields.has_model !== true || typeof fields.item_id !== 'number') return item;
-        const itemId = String(fields.item_id);
-        const models = await orAbsent(async () => {
-          const response = await call(shop, 'get_model_list', SHOPEE_PATHS.modelList, { item_id: itemId });
-          return parse(modelListSchema, response, 'get_model_list').response.model;
-        }, `models of item ${itemId}`);
-        // Without its models (the item vanished meanwhile) the mapper marks the item invalid.
-        return models === undefined ? item : { ...fields, model: models };
-      });
+      return enrichDetails(found, concurrency, idOf('item_id'), (item) => withModels(shop, item));
     },
 
     listUpdated(shop, kind, from, to) {
@@ -522,6 +547,9 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
     close: () => http.close(),
   };
 }
+
+/** The id an auxiliary call's failure is reported under: the object's id field, as requested. */
+const idOf = (field: string) => (object: unknown) => String((object as Record<string, unknown>)[field]);
 
 function isNotFound(error: unknown): boolean {
   const code = platformCodeOf(error);

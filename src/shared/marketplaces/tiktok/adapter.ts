@@ -5,7 +5,6 @@
 import type { Dispatcher } from 'undici';
 
 import type { TikTokConfig } from '../../config.js';
-import { toAppError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { MarketplaceAdapter, RateLimiter, TokenPersistence, WebhookHandler } from '../types.js';
 import { createTikTokClient, type TikTokClient, type TikTokClientOptions } from './client.js';
@@ -53,17 +52,14 @@ export function createTikTokAdapter(options: TikTokAdapterOptions): TikTokAdapte
     webhook: options.webhook,
     client,
 
-    async getDetails(shop, kind, ids) {
+    getDetails(shop, kind, ids) {
       const fetch = {
         order: () => client.getOrders(shop, ids),
         return: () => client.getReturns(shop, ids),
         product: () => client.getProducts(shop, ids),
       }[kind];
-      try {
-        return { objects: await fetch(), failures: [] };
-      } catch (error) {
-        return { objects: [], failures: [{ ids: [...ids], error: toAppError(error) }] };
-      }
+      // Settled per call by the client: a failed call fails only its own ids.
+      return fetch();
     },
 
     listUpdated: (shop, kind, from, to) => client.listUpdated(shop, kind, from, to),

@@ -1,6 +1,7 @@
 /**
  * TikTok Shop API client (version 202309): signed calls, detail fetches chunked to the detail
- * batch size, listings as async iterators over `page_token` pages, and token refresh.
+ * batch size (each call settled on its own: a failed call fails only its ids), listings as async
+ * iterators over `page_token` pages, and token refresh.
  *
  * Every shop-scoped call goes through the TokenManager (refresh before expiry, once on an auth
  * error) and the HttpContext (rate limiter, timeout, retries). Responses are checked against the
@@ -11,18 +12,19 @@ import { z } from 'zod';
 
 import { AppError } from '../../errors.js';
 import { toUnixSeconds } from '../../time.js';
-import { chunk, mapConcurrent } from '../../concurrency.js';
+import { chunk } from '../../concurrency.js';
 import {
   createHttpContext,
   httpStatusOf,
   parseResponse,
   platformCodeOf,
+  settleDetails,
   unique,
   type ApiFailure,
   type MarketplaceClientOptions,
 } from '../http.js';
 import { createTokenManager, type TokenManager } from '../tokens.js';
-import type { DetailKind, ListedEntity, Shop, ShopTokens } from '../types.js';
+import type { DetailKind, DetailResult, ListedEntity, Shop, ShopTokens } from '../types.js';
 import { tiktokListedEntity, TIKTOK_ID_FIELD } from './dto.js';
 import { TIKTOK_ACCESS_TOKEN_HEADER, tiktokSignedQuery } from './signing.js';
 
@@ -154,9 +156,10 @@ export interface TikTokClientOptions extends MarketplaceClientOptions {
 
 export interface TikTokClient {
   readonly tokens: TokenManager;
-  getOrders(shop: Shop, ids: readonly string[]): Promise<unknown[]>;
-  getReturns(shop: Shop, ids: readonly string[]): Promise<unknown[]>;
-  getProducts(shop: Shop, ids: readonly string[]): Promise<unknown[]>;
+  /** Details by id; a failed call fails only the ids it asked for (see DetailResult). Never rejects. */
+  getOrders(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
+  getReturns(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
+  getProducts(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
   /** Pages of entities with update_time in [from, to). */
   listUpdated(shop: Shop, kind: DetailKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
   /** Calls the refresh endpoint (the TokenManager decides when). */
@@ -301,58 +304,65 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     return call(shop, name, 'POST', path, params, body).then(page);
   }
 
+  /** One get_order_detail call for a chunk of ids. */
+  async function orderDetail(shop: Shop, batch: string[]): Promise<unknown[]> {
+    const response = await call(shop, 'get_order_detail', 'GET', TIKTOK_PATHS.orderDetail, {
+      ids: batch.join(','),
+    });
+    return parse(orderListSchema, response, 'get_order_detail').data.orders;
+  }
+
+  /** No by-id endpoint for returns: a search with a return id filter, one chunk per search. */
+  async function returnsByIds(shop: Shop, batch: string[]): Promise<unknown[]> {
+    const wanted = new Set(batch);
+    const found: unknown[] = [];
+    // If the filter were ignored the search would list every return: stop once all are found,
+    // and never read more pages than the batch could fill.
+    let pagesRead = 0;
+    for await (const items of pages((token) =>
+      search(shop, 'return', { [returnIdsFilter]: batch }, batch.length, token),
+    )) {
+      for (const item of items) {
+        const returnId = (item as Record<string, unknown> | null)?.[TIKTOK_ID_FIELD.return];
+        if (typeof returnId === 'string' && wanted.delete(returnId)) found.push(item);
+      }
+      pagesRead += 1;
+      if (wanted.size === 0 || pagesRead >= MAX_RETURN_FILTER_PAGES) break;
+    }
+    return found;
+  }
+
+  /** One call per product (202309 has no batch product detail); [] when it does not exist. */
+  async function productById(shop: Shop, id: string): Promise<unknown[]> {
+    try {
+      const response = await call(shop, 'get_product', 'GET', TIKTOK_PATHS.productDetail(id));
+      return [parse(productSchema, response, 'get_product').data];
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      log.debug({ shop_id: shop.shop_id, product_id: id }, 'product not found');
+      return [];
+    }
+  }
+
+  const chunksOf = (ids: readonly string[]) => chunk(unique(ids), batchSize);
+  const asIds = (batch: string[]) => batch;
+
   return {
     tokens,
 
-    async getOrders(shop, ids) {
-      const batches = await mapConcurrent(chunk(unique(ids), batchSize), concurrency, async (batch) => {
-        const response = await call(shop, 'get_order_detail', 'GET', TIKTOK_PATHS.orderDetail, {
-          ids: batch.join(','),
-        });
-        return parse(orderListSchema, response, 'get_order_detail').data.orders;
-      });
-      return batches.flat();
-    },
+    getOrders: (shop, ids) =>
+      settleDetails(chunksOf(ids), concurrency, asIds, (batch) => orderDetail(shop, batch)),
 
-    async getReturns(shop, ids) {
-      // No by-id endpoint: search with a return id filter, at most one batch per search.
-      const batches = await mapConcurrent(chunk(unique(ids), batchSize), concurrency, async (batch) => {
-        const wanted = new Set(batch);
-        const found: unknown[] = [];
-        // If the filter were ignored the search would list every return: stop once all are found,
-        // and never read more pages than the batch could fill.
-        let pagesRead = 0;
-        for await (const items of pages((token) =>
-          search(shop, 'return', { [returnIdsFilter]: batch }, batch.length, token),
-        )) {
-          for (const item of items) {
-            const returnId = (item as Record<string, unknown> | null)?.[TIKTOK_ID_FIELD.return];
-            if (typeof returnId === 'string' && wanted.delete(returnId)) found.push(item);
-          }
-          pagesRead += 1;
-          if (wanted.size === 0 || pagesRead >= MAX_RETURN_FILTER_PAGES) break;
-        }
-        return found;
-      });
-      return batches.flat();
-    },
+    getReturns: (shop, ids) =>
+      settleDetails(chunksOf(ids), concurrency, asIds, (batch) => returnsByIds(shop, batch)),
 
-    async getProducts(shop, ids) {
-      // One call per product: 202309 has no batch product detail.
-      const products = await mapConcurrent(unique(ids), concurrency, async (id) => {
-        try {
-          const response = await call(shop, 'get_product', 'GET', TIKTOK_PATHS.productDetail(id));
-          return parse(productSchema, response, 'get_product').data;
-        } catch (error) {
-          if (isNotFound(error)) {
-            log.debug({ shop_id: shop.shop_id, product_id: id }, 'product not found');
-            return undefined;
-          }
-          throw error;
-        }
-      });
-      return products.filter((product) => product !== undefined);
-    },
+    getProducts: (shop, ids) =>
+      settleDetails(
+        unique(ids),
+        concurrency,
+        (id) => [id],
+        (id) => productById(shop, id),
+      ),
 
     async *listUpdated(shop, kind, from, to) {
       const body = { update_time_ge: toUnixSeconds(from), update_time_lt: Math.ceil(to.getTime() / 1000) };
