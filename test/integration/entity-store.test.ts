@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 
 import type { OrderDocument } from '../../src/shared/documents.js';
 import { connectMongo, ensureIndexes } from '../../src/shared/mongo.js';
-import { createEntityStore, type EntityStore } from '../../src/shared/store/entities.js';
+import { createEntityStore, type EntityStore, type WriteOutcome } from '../../src/shared/store/entities.js';
 import { createTestEnv, silentLogger, type TestEnv } from '../support/context.js';
 
 // The emulator serialises operations, so races and refusals are provoked there with its
@@ -43,6 +43,16 @@ async function failPoint(db: Db, name: string, mode: { times: number } | 'always
   env.defer(async () => void (await off()));
   /** How often the failpoint fired; turns it off. */
   return async () => ((await off()) as { count: number }).count;
+}
+
+/** Makes MongoDB refuse, per document, any `orders` write whose status is `status`. */
+async function refuseOrdersWithStatus(db: Db, status: string): Promise<void> {
+  if (ON_EMULATOR) await failPoint(db, 'failDocumentWrite', 'alwaysOn', { filter: { status } });
+  else await db.command({ collMod: 'orders', validator: { status: { $ne: status } } });
+}
+
+function failedWith(code: string, retryable: boolean) {
+  return { failed: expect.objectContaining({ code, retryable }) as unknown };
 }
 
 let env: TestEnv;
@@ -165,6 +175,39 @@ describe('entity store', () => {
         expect(['inserted', 'unchanged']).toContain(older);
         expect(['inserted', 'updated']).toContain(newer);
       }
+    },
+  );
+
+  it('fails only the document MongoDB refuses, with ERR_MONGO_REJECTED; the others are written', async () => {
+    const { db } = await env.mongo();
+    await refuseOrdersWithStatus(db, 'POISON');
+    const outcomes = await store.upsertMany('order', [order('a', 1), order('b', 1, 'POISON'), order('c', 1)]);
+    expect(outcomes).toEqual<unknown[]>(['inserted', failedWith('ERR_MONGO_REJECTED', false), 'inserted']);
+    expect((await db.collection('orders').distinct('order_id')).sort()).toEqual(['a', 'c']);
+  });
+
+  it('fails only a document over 16 MB, with ERR_MONGO_REJECTED, instead of the whole call', async () => {
+    const big = order('big', 1);
+    big.raw = { blob: 'x'.repeat(16 * 1024 * 1024) };
+    const outcomes: WriteOutcome[] = await store.upsertMany('order', [order('a', 1), big]);
+    expect(outcomes).toEqual<unknown[]>(['inserted', failedWith('ERR_MONGO_REJECTED', false)]);
+    const { db } = await env.mongo();
+    expect(await db.collection('orders').distinct('order_id')).toEqual(['a']);
+  });
+
+  it.skipIf(!ON_EMULATOR)(
+    'treats a write error from a stepping-down server as unavailable, not as the document',
+    async () => {
+      // Skipped on mongod: a step-down needs a replica set; the emulator's failpoint answers like one.
+      const { db } = await env.mongo();
+      await failPoint(db, 'failDocumentWrite', 'alwaysOn', {
+        filter: { order_id: 'b' },
+        code: 11602,
+        codeName: 'InterruptedDueToReplStateChange',
+        errmsg: 'operation was interrupted',
+      });
+      const error = await store.upsertMany('order', [order('a', 1), order('b', 1)]).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'ERR_MONGO_UNAVAILABLE', retryable: true });
     },
   );
 

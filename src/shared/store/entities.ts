@@ -14,6 +14,7 @@
  * (`updated`) and a second E11000 that the stored document stays (`unchanged`).
  */
 import {
+  BSON,
   MongoBulkWriteError,
   type BulkWriteResult,
   type Collection,
@@ -38,6 +39,17 @@ export const COLLECTION_OF_KIND: Readonly<Record<DetailKind, string>> = {
 
 const DUPLICATE_KEY = 11000;
 
+/** mongod's maxBsonObjectSize: the driver refuses a whole bulkWrite holding a bigger statement. */
+const MAX_STATEMENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Write errors caused by the server's state, not by the document (a step-down, a shutdown, an
+ * interruption, a write conflict, a time limit): the same write can succeed later.
+ */
+const TRANSIENT_WRITE_ERRORS: ReadonlySet<number> = new Set([
+  6, 7, 24, 50, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11601, 11602, 13435, 13436,
+]);
+
 /** Per document: written, or left alone (the stored version wins), or refused by MongoDB. */
 export type WriteOutcome = 'inserted' | 'updated' | 'unchanged' | { failed: AppError };
 
@@ -51,9 +63,10 @@ export interface EntityStore {
   ): Promise<Map<string, number>>;
   /**
    * Upserts documents of one kind in one unordered bulkWrite (and a second one for upserts that
-   * collided on the unique index). Returns one outcome per document, in input order. Throws a
-   * retryable AppError when MongoDB cannot be reached or fails for any reason other than the
-   * version guard.
+   * collided on the unique index). Returns one outcome per document, in input order: a document
+   * MongoDB refuses (too large, invalid) fails alone with ERR_MONGO_REJECTED. Throws
+   * ERR_MONGO_UNAVAILABLE (retryable) when MongoDB cannot be reached or the server failed
+   * (network, write concern, step-down): then nothing is known about any document.
    */
   upsertMany(kind: DetailKind, documents: readonly EntityDocument[]): Promise<WriteOutcome[]>;
 }
@@ -87,10 +100,13 @@ export function createEntityStore({ db }: { db: Db }): EntityStore {
     async upsertMany(kind, documents) {
       const collection = db.collection(COLLECTION_OF_KIND[kind]);
       const outcomes: WriteOutcome[] = new Array<WriteOutcome>(documents.length);
-      const pending: PendingUpsert[] = documents.map((document, index) => ({
-        index,
-        upsert: guardedUpsert(kind, document),
-      }));
+      const pending: PendingUpsert[] = [];
+      documents.forEach((document, index) => {
+        const upsert = guardedUpsert(kind, document);
+        const bytes = statementBytes(upsert);
+        if (bytes < MAX_STATEMENT_BYTES) pending.push({ index, upsert });
+        else outcomes[index] = { failed: tooLarge(bytes) };
+      });
       // At most two rounds: an E11000 in the first proves the document exists (see the header).
       const first = await upsertRound(collection, pending);
       const collided = pending.filter((_, i) => first[i] === 'collided');
@@ -103,7 +119,7 @@ export function createEntityStore({ db }: { db: Db }): EntityStore {
 }
 
 /** What one upsert did in one round. */
-type RoundResult = 'inserted' | 'matched' | 'collided';
+type RoundResult = 'inserted' | 'matched' | 'collided' | { failed: AppError };
 
 interface PendingUpsert {
   /** Position in the caller's documents. */
@@ -129,6 +145,14 @@ function replaceableBy(document: EntityDocument): Filter<Document> {
   return { version: { $lt: document.version } };
 }
 
+/** Size of the update statement as the driver serialises it (`{q, u, upsert}`). */
+function statementBytes(upsert: UpdateOneModel<Document>): number {
+  return BSON.calculateObjectSize(
+    { q: upsert.filter, u: upsert.update, upsert: true },
+    { ignoreUndefined: false },
+  );
+}
+
 /** One unordered bulkWrite; per upsert what it did. Throws when MongoDB itself failed. */
 async function upsertRound(
   collection: Collection,
@@ -147,12 +171,15 @@ async function upsertRound(
   }
   const results: RoundResult[] = pending.map(() => 'matched');
   for (const index of Object.keys(result.upsertedIds).map(Number)) results[index] = 'inserted';
-  for (const writeError of writeErrors) results[writeError.index] = 'collided';
+  for (const writeError of writeErrors) {
+    results[writeError.index] =
+      writeError.code === DUPLICATE_KEY ? 'collided' : { failed: rejected(writeError) };
+  }
   return results;
 }
 
 /**
- * The unique-index collisions of a failed bulkWrite, when that is all that failed. Anything
+ * The per-document write errors of a failed bulkWrite, when that is all that failed. Anything
  * else means MongoDB could not do the work and throws ERR_MONGO_UNAVAILABLE.
  */
 function documentWriteErrors(error: unknown): { result: BulkWriteResult; writeErrors: WriteError[] } {
@@ -161,11 +188,11 @@ function documentWriteErrors(error: unknown): { result: BulkWriteResult; writeEr
   // nothing is known to be written, and taking it for success would ack unwritten entries
   // (found by the "MongoDB unreachable mid-batch" test).
   const writeErrors = ([] as WriteError[]).concat(error.writeErrors ?? []);
-  const onlyCollisions =
-    writeErrors.length > 0 &&
-    writeErrors.every((e) => e.code === DUPLICATE_KEY) &&
-    error.result.getWriteConcernError() === undefined;
-  if (!onlyCollisions) throw mongoError(error);
+  const serverFailed =
+    writeErrors.length === 0 ||
+    error.result.getWriteConcernError() !== undefined ||
+    writeErrors.some((e) => TRANSIENT_WRITE_ERRORS.has(e.code));
+  if (serverFailed) throw mongoError(error);
   return { result: error.result, writeErrors };
 }
 
@@ -174,6 +201,21 @@ function outcomeOf(result: RoundResult): WriteOutcome {
   if (result === 'matched') return 'updated';
   if (result === 'collided') return 'unchanged';
   return result;
+}
+
+// No `cause`: a WriteError holds the whole operation, personal data included.
+function rejected(writeError: WriteError): AppError {
+  return new AppError('ERR_MONGO_REJECTED', `MongoDB refused the document: ${writeError.errmsg ?? ''}`, {
+    details: { mongoCode: writeError.code },
+  });
+}
+
+function tooLarge(bytes: number): AppError {
+  return new AppError(
+    'ERR_MONGO_REJECTED',
+    `document too large for MongoDB: ${bytes} bytes, the limit is ${MAX_STATEMENT_BYTES}`,
+    { details: { bytes } },
+  );
 }
 
 async function mongoCall<T>(call: () => Promise<T>): Promise<T> {
