@@ -1,10 +1,14 @@
-import { Decimal128 } from 'mongodb';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Decimal128, type Db, type Document } from 'mongodb';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 
 import type { OrderDocument } from '../../src/shared/documents.js';
-import { ensureIndexes } from '../../src/shared/mongo.js';
-import { createEntityStore, type EntityStore } from '../../src/shared/store/entities.js';
-import { createTestEnv, type TestEnv } from '../support/context.js';
+import { connectMongo, ensureIndexes } from '../../src/shared/mongo.js';
+import { createEntityStore, type EntityStore, type WriteOutcome } from '../../src/shared/store/entities.js';
+import { createTestEnv, silentLogger, type TestEnv } from '../support/context.js';
+
+// The emulator serialises operations, so races and refusals are provoked there with its
+// failpoints (test/support/mongo-emulator/server.py); a real mongod has none of them.
+const ON_EMULATOR = inject('mongoBackend').includes('emulator');
 
 function order(id: string, version: number, status = 'AWAITING_SHIPMENT', shopId = 'shop-1'): OrderDocument {
   return {
@@ -29,6 +33,26 @@ function order(id: string, version: number, status = 'AWAITING_SHIPMENT', shopId
     paid_time: null,
     tracking_number: null,
   };
+}
+
+/** Arms one of the emulator's failpoints for this test's `orders` collection. */
+async function failPoint(db: Db, name: string, mode: { times: number } | 'alwaysOn', data: Document) {
+  const ns = `${db.databaseName}.orders`;
+  const off = () => db.admin().command({ configureFailPoint: name, mode: 'off' });
+  await db.admin().command({ configureFailPoint: name, mode, data: { ns, ...data } });
+  env.defer(async () => void (await off()));
+  /** How often the failpoint fired; turns it off. */
+  return async () => ((await off()) as { count: number }).count;
+}
+
+/** Makes MongoDB refuse, per document, any `orders` write whose status is `status`. */
+async function refuseOrdersWithStatus(db: Db, status: string): Promise<void> {
+  if (ON_EMULATOR) await failPoint(db, 'failDocumentWrite', 'alwaysOn', { filter: { status } });
+  else await db.command({ collMod: 'orders', validator: { status: { $ne: status } } });
+}
+
+function failedWith(code: string, retryable: boolean) {
+  return { failed: expect.objectContaining({ code, retryable }) as unknown };
 }
 
 let env: TestEnv;
@@ -84,6 +108,108 @@ describe('entity store', () => {
     expect(versions.size).toBe(2);
     expect(await store.findVersions('shopee', 'shop-1', 'order', ['a'])).toEqual(new Map());
   });
+
+  it.skipIf(!ON_EMULATOR)('issue 10 #3: concurrent first insert keeps the older version', async () => {
+    // Skipped on mongod: it has no upsertInsertRace failpoint; the two-client test below races there.
+    const { db } = await env.mongo();
+    const fired = await failPoint(db, 'upsertInsertRace', { times: 1 }, { document: order('a', 100) });
+    expect(await store.upsertMany('order', [order('a', 200, 'IN_TRANSIT')])).toEqual(['updated']);
+    expect(await fired()).toBe(1); // v100 really landed between the upsert's query and its insert
+    expect(await db.collection('orders').findOne({ order_id: 'a' })).toMatchObject({
+      version: 200,
+      status: 'IN_TRANSIT',
+    });
+  });
+
+  it.skipIf(!ON_EMULATOR)('a concurrent first insert of a newer version wins over ours', async () => {
+    // Skipped on mongod: it has no upsertInsertRace failpoint.
+    const { db } = await env.mongo();
+    const fired = await failPoint(
+      db,
+      'upsertInsertRace',
+      { times: 1 },
+      { document: order('a', 300, 'DELIVERED') },
+    );
+    expect(await store.upsertMany('order', [order('a', 200, 'IN_TRANSIT'), order('b', 1)])).toEqual([
+      'unchanged',
+      'inserted',
+    ]);
+    expect(await fired()).toBe(1);
+    expect(await db.collection('orders').findOne({ order_id: 'a' })).toMatchObject({
+      version: 300,
+      status: 'DELIVERED',
+    });
+  });
+
+  it.skipIf(ON_EMULATOR)(
+    'issue 10 #3: concurrent first insert keeps the older version (two clients racing on 200 new entities)',
+    async () => {
+      // Skipped on the emulator: it serialises operations, so the two upserts can never race there.
+      const other = await connectMongo({
+        url: env.mongoUrl,
+        dbName: env.config.mongoDb,
+        logger: silentLogger,
+      });
+      env.defer(() => other.close());
+      const { db } = await env.mongo();
+      const [first, second] = [store, createEntityStore({ db: other.db })];
+      const ids = Array.from({ length: 200 }, (_, i) => `race-${i}`);
+      // Each pair is sent at once on two connections, so many first inserts collide.
+      const pairs = await Promise.all(
+        ids.map((id) =>
+          Promise.all([
+            first.upsertMany('order', [order(id, 100)]),
+            second.upsertMany('order', [order(id, 200, 'IN_TRANSIT')]),
+          ]),
+        ),
+      );
+      const stored = await db
+        .collection('orders')
+        .find({}, { projection: { _id: 0, order_id: 1, version: 1 } })
+        .toArray();
+      expect(stored).toHaveLength(200);
+      expect(stored.filter((d) => d.version !== 200)).toEqual([]);
+      for (const [[older], [newer]] of pairs) {
+        const inserted = [older, newer].filter((o) => o === 'inserted');
+        expect(inserted).toHaveLength(1);
+        expect(['inserted', 'unchanged']).toContain(older);
+        expect(['inserted', 'updated']).toContain(newer);
+      }
+    },
+  );
+
+  it('fails only the document MongoDB refuses, with ERR_MONGO_REJECTED; the others are written', async () => {
+    const { db } = await env.mongo();
+    await refuseOrdersWithStatus(db, 'POISON');
+    const outcomes = await store.upsertMany('order', [order('a', 1), order('b', 1, 'POISON'), order('c', 1)]);
+    expect(outcomes).toEqual<unknown[]>(['inserted', failedWith('ERR_MONGO_REJECTED', false), 'inserted']);
+    expect((await db.collection('orders').distinct('order_id')).sort()).toEqual(['a', 'c']);
+  });
+
+  it('fails only a document over 16 MB, with ERR_MONGO_REJECTED, instead of the whole call', async () => {
+    const big = order('big', 1);
+    big.raw = { blob: 'x'.repeat(16 * 1024 * 1024) };
+    const outcomes: WriteOutcome[] = await store.upsertMany('order', [order('a', 1), big]);
+    expect(outcomes).toEqual<unknown[]>(['inserted', failedWith('ERR_MONGO_REJECTED', false)]);
+    const { db } = await env.mongo();
+    expect(await db.collection('orders').distinct('order_id')).toEqual(['a']);
+  });
+
+  it.skipIf(!ON_EMULATOR)(
+    'treats a write error from a stepping-down server as unavailable, not as the document',
+    async () => {
+      // Skipped on mongod: a step-down needs a replica set; the emulator's failpoint answers like one.
+      const { db } = await env.mongo();
+      await failPoint(db, 'failDocumentWrite', 'alwaysOn', {
+        filter: { order_id: 'b' },
+        code: 11602,
+        codeName: 'InterruptedDueToReplStateChange',
+        errmsg: 'operation was interrupted',
+      });
+      const error = await store.upsertMany('order', [order('a', 1), order('b', 1)]).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'ERR_MONGO_UNAVAILABLE', retryable: true });
+    },
+  );
 
   it('turns an unreachable MongoDB into a retryable error', async () => {
     const { connectMongo } = await import('../../src/shared/mongo.js');

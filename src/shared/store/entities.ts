@@ -1,17 +1,27 @@
 /**
  * The only writer of `orders`, `returns` and `products`.
  *
- * Two operations, both one round trip per call: which stored versions exist for a set of ids,
- * and a version-guarded unordered bulk upsert. The guard (`version < incoming`) in the upsert
- * filter means a stored document with a higher or equal version is never replaced; when it
- * exists, the upsert's insert collides on the unique index (E11000) — that is a lost race or a
- * replay, reported as `unchanged`, not an error.
+ * Two operations: which stored versions exist for a set of ids (one query), and a
+ * version-guarded unordered bulk upsert (one round trip; two when upserts collided).
+ *
+ * The guard (`replaceableBy`) in each upsert's filter lets only a newer document replace the
+ * stored one. When the filter matches nothing the upsert inserts, and that insert fails with
+ * E11000 on the unique index when the entity exists: either its stored version is not older
+ * than ours, or another writer inserted it between our query and our insert. MongoDB retries
+ * the latter itself only for filters that are equality on the unique key, which ours is not, so
+ * an E11000 is never taken as an answer: it proves the document exists (the service never
+ * deletes one), and the collided upserts are sent once more. Then a match means ours is newer
+ * (`updated`) and a second E11000 that the stored document stays (`unchanged`).
  */
 import {
+  BSON,
   MongoBulkWriteError,
-  type AnyBulkWriteOperation,
+  type BulkWriteResult,
+  type Collection,
   type Db,
   type Document,
+  type Filter,
+  type UpdateOneModel,
   type WriteError,
 } from 'mongodb';
 
@@ -29,6 +39,17 @@ export const COLLECTION_OF_KIND: Readonly<Record<DetailKind, string>> = {
 
 const DUPLICATE_KEY = 11000;
 
+/** mongod's maxBsonObjectSize: the driver refuses a whole bulkWrite holding a bigger statement. */
+const MAX_STATEMENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Write errors caused by the server's state, not by the document (a step-down, a shutdown, an
+ * interruption, a write conflict, a time limit): the same write can succeed later.
+ */
+const TRANSIENT_WRITE_ERRORS: ReadonlySet<number> = new Set([
+  6, 7, 24, 50, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11601, 11602, 13435, 13436,
+]);
+
 /** Per document: written, or left alone (the stored version wins), or refused by MongoDB. */
 export type WriteOutcome = 'inserted' | 'updated' | 'unchanged' | { failed: AppError };
 
@@ -41,9 +62,11 @@ export interface EntityStore {
     ids: readonly string[],
   ): Promise<Map<string, number>>;
   /**
-   * Upserts documents of one kind in one unordered bulkWrite. Returns one outcome per document,
-   * in input order. Throws a retryable AppError when MongoDB cannot be reached or fails for any
-   * reason other than the version guard.
+   * Upserts documents of one kind in one unordered bulkWrite (and a second one for upserts that
+   * collided on the unique index). Returns one outcome per document, in input order: a document
+   * MongoDB refuses (too large, invalid) fails alone with ERR_MONGO_REJECTED. Throws
+   * ERR_MONGO_UNAVAILABLE (retryable) when MongoDB cannot be reached or the server failed
+   * (network, write concern, step-down): then nothing is known about any document.
    */
   upsertMany(kind: DetailKind, documents: readonly EntityDocument[]): Promise<WriteOutcome[]>;
 }
@@ -75,47 +98,124 @@ export function createEntityStore({ db }: { db: Db }): EntityStore {
     },
 
     async upsertMany(kind, documents) {
-      if (documents.length === 0) return [];
-      const idField = ENTITY_ID_FIELD[kind];
-      const operations: AnyBulkWriteOperation<Document>[] = documents.map((document) => ({
-        updateOne: {
-          filter: {
-            platform: document.platform,
-            shop_id: document.shop_id,
-            [idField]: entityIdOf(kind, document),
-            version: { $lt: document.version },
-          },
-          update: { $set: document },
-          upsert: true,
-        },
-      }));
-      const outcomes: WriteOutcome[] = documents.map(() => 'updated');
-      let upsertedIndexes: number[];
-      try {
-        const result = await db
-          .collection(COLLECTION_OF_KIND[kind])
-          .bulkWrite(operations, { ordered: false });
-        upsertedIndexes = Object.keys(result.upsertedIds).map(Number);
-      } catch (error) {
-        if (!(error instanceof MongoBulkWriteError)) throw mongoError(error);
-        // Only duplicate-key errors from the version guard mean "a newer version is stored".
-        // A MongoBulkWriteError can also carry a network failure with no writeErrors at all:
-        // then nothing is known to be written, and treating it as success would ack unwritten
-        // entries (found by the "MongoDB unreachable mid-batch" test).
-        const writeErrors = ([] as WriteError[]).concat(error.writeErrors ?? []);
-        const onlyGuardCollisions =
-          writeErrors.length > 0 &&
-          writeErrors.every((e) => e.code === DUPLICATE_KEY) &&
-          (error.code === undefined || error.code === DUPLICATE_KEY) &&
-          error.result.getWriteConcernError() === undefined;
-        if (!onlyGuardCollisions) throw mongoError(error);
-        for (const writeError of writeErrors) outcomes[writeError.index] = 'unchanged';
-        upsertedIndexes = Object.keys(error.result.upsertedIds).map(Number);
-      }
-      for (const index of upsertedIndexes) outcomes[index] = 'inserted';
+      const collection = db.collection(COLLECTION_OF_KIND[kind]);
+      const outcomes: WriteOutcome[] = new Array<WriteOutcome>(documents.length);
+      const pending: PendingUpsert[] = [];
+      documents.forEach((document, index) => {
+        const upsert = guardedUpsert(kind, document);
+        const bytes = statementBytes(upsert);
+        if (bytes < MAX_STATEMENT_BYTES) pending.push({ index, upsert });
+        else outcomes[index] = { failed: tooLarge(bytes) };
+      });
+      // At most two rounds: an E11000 in the first proves the document exists (see the header).
+      const first = await upsertRound(collection, pending);
+      const collided = pending.filter((_, i) => first[i] === 'collided');
+      const second = await upsertRound(collection, collided);
+      pending.forEach(({ index }, i) => (outcomes[index] = outcomeOf(first[i]!)));
+      collided.forEach(({ index }, i) => (outcomes[index] = outcomeOf(second[i]!)));
       return outcomes;
     },
   };
+}
+
+/** What one upsert did in one round. */
+type RoundResult = 'inserted' | 'matched' | 'collided' | { failed: AppError };
+
+interface PendingUpsert {
+  /** Position in the caller's documents. */
+  index: number;
+  upsert: UpdateOneModel<Document>;
+}
+
+function guardedUpsert(kind: DetailKind, document: EntityDocument): UpdateOneModel<Document> {
+  const key = {
+    platform: document.platform,
+    shop_id: document.shop_id,
+    [ENTITY_ID_FIELD[kind]]: entityIdOf(kind, document),
+  };
+  return { filter: { ...key, ...replaceableBy(document) }, update: { $set: document }, upsert: true };
+}
+
+/**
+ * The version guard: matches a stored document only when `document` may replace it. Upserts
+ * rely on it to never overwrite a newer or equal version; the one place to change what "newer"
+ * means. (No equality on unique-key fields here: those come from the key.)
+ */
+function replaceableBy(document: EntityDocument): Filter<Document> {
+  return { version: { $lt: document.version } };
+}
+
+/** Size of the update statement as the driver serialises it (`{q, u, upsert}`). */
+function statementBytes(upsert: UpdateOneModel<Document>): number {
+  return BSON.calculateObjectSize(
+    { q: upsert.filter, u: upsert.update, upsert: true },
+    { ignoreUndefined: false },
+  );
+}
+
+/** One unordered bulkWrite; per upsert what it did. Throws when MongoDB itself failed. */
+async function upsertRound(
+  collection: Collection,
+  pending: readonly PendingUpsert[],
+): Promise<RoundResult[]> {
+  if (pending.length === 0) return [];
+  let result: BulkWriteResult;
+  let writeErrors: WriteError[] = [];
+  try {
+    result = await collection.bulkWrite(
+      pending.map(({ upsert }) => ({ updateOne: upsert })),
+      { ordered: false },
+    );
+  } catch (error) {
+    ({ result, writeErrors } = documentWriteErrors(error));
+  }
+  const results: RoundResult[] = pending.map(() => 'matched');
+  for (const index of Object.keys(result.upsertedIds).map(Number)) results[index] = 'inserted';
+  for (const writeError of writeErrors) {
+    results[writeError.index] =
+      writeError.code === DUPLICATE_KEY ? 'collided' : { failed: rejected(writeError) };
+  }
+  return results;
+}
+
+/**
+ * The per-document write errors of a failed bulkWrite, when that is all that failed. Anything
+ * else means MongoDB could not do the work and throws ERR_MONGO_UNAVAILABLE.
+ */
+function documentWriteErrors(error: unknown): { result: BulkWriteResult; writeErrors: WriteError[] } {
+  if (!(error instanceof MongoBulkWriteError)) throw mongoError(error);
+  // A MongoBulkWriteError also carries network failures, with no writeErrors at all: then
+  // nothing is known to be written, and taking it for success would ack unwritten entries
+  // (found by the "MongoDB unreachable mid-batch" test).
+  const writeErrors = ([] as WriteError[]).concat(error.writeErrors ?? []);
+  const serverFailed =
+    writeErrors.length === 0 ||
+    error.result.getWriteConcernError() !== undefined ||
+    writeErrors.some((e) => TRANSIENT_WRITE_ERRORS.has(e.code));
+  if (serverFailed) throw mongoError(error);
+  return { result: error.result, writeErrors };
+}
+
+/** A round's result as the caller sees it; a collision is final only in the second round. */
+function outcomeOf(result: RoundResult): WriteOutcome {
+  if (result === 'matched') return 'updated';
+  if (result === 'collided') return 'unchanged';
+  return result;
+}
+
+// No `cause`: a WriteError holds the whole operation, personal data included.
+function rejected(writeError: WriteError): AppError {
+  return new AppError('ERR_MONGO_REJECTED', `MongoDB refused the document: ${writeError.errmsg ?? ''}`, {
+    details: { mongoCode: writeError.code },
+  });
+}
+
+function tooLarge(bytes: number): AppError {
+  return new AppError(
+    'ERR_MONGO_REJECTED',
+    `document too large for MongoDB: ${bytes} bytes, the limit is ${MAX_STATEMENT_BYTES}`,
+    { details: { bytes } },
+  );
 }
 
 async function mongoCall<T>(call: () => Promise<T>): Promise<T> {

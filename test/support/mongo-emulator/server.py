@@ -10,6 +10,28 @@ Usage:  /usr/bin/python3 server.py [--host 127.0.0.1] [--port 0] [--verbose]
 Prints exactly one line on stdout once listening:  READY <port> mongomock <version>
 Exits on SIGTERM/SIGINT and when stdin reaches EOF (the parent died or closed it),
 unless --ignore-stdin is given.
+
+Fault hooks, modelled on mongod's test-only `configureFailPoint` admin command (the emulator
+serialises every command, so races and server-side refusals must be provoked on purpose):
+
+    db.admin().command({configureFailPoint: NAME, mode: {times: N} | 'alwaysOn' | 'off',
+                        data: {ns: 'db.coll', ...}})
+
+`data.ns` scopes the failpoint to one collection of one database; `data.collection` instead
+matches that collection name in every database (tests share one emulator: prefer `ns`).
+Each time a failpoint fires it spends one of its `times`; once spent it stops firing. The
+reply's `count` is how often the failpoint fired since it was last configured.
+
+  upsertInsertRace  data: {ns, document}
+      The next update with `upsert: true` into ns that would INSERT (its query matches no
+      document) first inserts `data.document`, as a concurrent writer would, then tries its
+      own insert and fails with E11000 if the two collide on a unique index. This is what
+      mongod answers when another client's insert lands between an upsert's query and its
+      insert (mongod retries that itself only for equality queries on the unique key).
+  failDocumentWrite  data: {ns, filter, code?, codeName?, errmsg?}
+      An insert or update into ns whose document (the inserted document, a replacement, or
+      an update's `$set`) matches `filter` fails with that per-document write error, default
+      121 DocumentValidationFailure, as a collection validator would; the batch goes on.
 """
 import argparse
 import datetime
@@ -212,7 +234,9 @@ class Emulator(object):
             'create': self.create, 'drop': self.drop, 'dropDatabase': self.drop_database,
             'listCollections': self.list_collections, 'listDatabases': self.list_databases,
             'renameCollection': self.rename_collection,
+            'configureFailPoint': self.configure_fail_point,
         }
+        self.failpoints = {}  # name -> {'times': int | None (alwaysOn), 'data': dict, 'count': int}
 
     # -- dispatch (runs on mockupdb's per-connection thread)
     def handle(self, request):
@@ -281,6 +305,69 @@ class Emulator(object):
                 'storageEngines': ['mongomock'], 'modules': [],
                 'emulator': 'mongomock %s' % mongomock.__version__}
 
+    # -- fault hooks (see the module docstring)
+    FAILPOINTS = ('upsertInsertRace', 'failDocumentWrite')
+
+    def configure_fail_point(self, db, cmd):
+        name, mode, data = cmd['configureFailPoint'], cmd.get('mode'), cmd.get('data') or {}
+        if db != 'admin':
+            raise CommandError(13, 'Unauthorized', 'configureFailPoint may only be run against '
+                               'the admin database.')
+        if name not in self.FAILPOINTS:
+            raise CommandError(2, 'BadValue', 'Cannot find failpoint: %s' % name)
+        previous = self.failpoints.pop(name, {'count': 0})['count']
+        if mode == 'off':
+            return {'count': previous}
+        if mode == 'alwaysOn':
+            times = None
+        elif isinstance(mode, dict) and isinstance(mode.get('times'), int) and mode['times'] > 0:
+            times = mode['times']
+        else:
+            raise CommandError(2, 'BadValue', "mode must be 'off', 'alwaysOn' or {times: N > 0}")
+        if not isinstance(data.get('ns') or data.get('collection'), str):
+            raise CommandError(2, 'BadValue', 'data.ns or data.collection is required')
+        self.failpoints[name] = {'times': times, 'data': data, 'count': 0}
+        return {'count': previous}
+
+    def _fire(self, name, coll, applies=lambda data: True):
+        """The failpoint's data if armed for coll and it applies (spending a use), else None."""
+        fp = self.failpoints.get(name)
+        if fp is None or fp['times'] == 0:  # kept when spent, for its count
+            return None
+        data = fp['data']
+        if data.get('ns', coll.full_name) != coll.full_name or (
+                data.get('collection', coll.name) != coll.name) or not applies(data):
+            return None
+        fp['count'] += 1
+        if fp['times'] is not None:
+            fp['times'] -= 1
+        return data
+
+    def _check_document_write(self, coll, document):
+        data = self._fire('failDocumentWrite', coll,
+                          lambda data: filtering.filter_applies(data.get('filter') or {}, document))
+        if data is not None:
+            raise CommandError(data.get('code', 121),
+                               data.get('codeName', 'DocumentValidationFailure'),
+                               data.get('errmsg', 'Document failed validation (failDocumentWrite)'))
+
+    def _upsert_insert_race(self, coll, query, update):
+        """Lets a "concurrent" insert land between an upsert's query and its own insert."""
+        if coll.find_one(query) is not None:
+            return
+        data = self._fire('upsertInsertRace', coll)
+        if data is None:
+            return
+        theirs = dict(data['document'])
+        theirs.setdefault('_id', ObjectId())
+        coll.insert_one(theirs)
+        # The upsert's own insert: the query's equality fields plus what the update sets.
+        ours = {k: v for k, v in query.items() if not k.startswith('$') and not (
+            isinstance(v, dict) and any(op.startswith('$') for op in v))}
+        ours.update(update.get('$set', {}) if _is_operator_update(update) else update)
+        ours.pop('_id', None)
+        coll._ensure_uniques(ours)  # raises E11000 when they collide, as mongod would
+
     def no_transactions(self, db, cmd):
         raise CommandError(20, 'IllegalOperation',
                            'Transaction numbers are only allowed on a replica set member or mongos')
@@ -308,6 +395,7 @@ class Emulator(object):
             if '_id' not in doc:
                 doc['_id'] = ObjectId()
             doc = dict([('_id', doc['_id'])] + [kv for kv in doc.items() if kv[0] != '_id'])
+            self._check_document_write(coll, doc)
             coll.insert_one(doc)
             counts['n'] += 1
 
@@ -327,6 +415,10 @@ class Emulator(object):
                 raise NotImplementedError('pipeline-style updates are not supported')
             if op.get('arrayFilters'):
                 raise NotImplementedError('arrayFilters are not supported')
+            self._check_document_write(
+                coll, update.get('$set', {}) if _is_operator_update(update) else update)
+            if upsert:
+                self._upsert_insert_race(coll, query, update)
             if _is_operator_update(update):
                 fn = coll.update_many if multi else coll.update_one
                 raw = fn(query, update, upsert=upsert).raw_result
