@@ -1,16 +1,20 @@
 /**
- * The worker role: wire the batch processor, dead-letter writer and the consumer-group loop to
- * a runtime (clients, shop store, adapters), run until a signal, close in order.
+ * The worker role: wire the consumer group, the batch processor, the failure recorder and the
+ * loop to a runtime (clients, shop store, adapters), run until a signal, close in order.
  */
 import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
 import { standaloneRoleTail, type Runtime } from '../shared/runtime.js';
 import { createEntityStore } from '../shared/store/entities.js';
-import { createDeadLetterWriter } from './dead-letter.js';
+import { createFailureRecorder } from './dead-letter.js';
+import { createConsumerGroup } from './group.js';
 import { createConsumerMetrics } from './metrics.js';
 import { createBatchProcessor } from './process-batch.js';
 import { createWorker, type Worker, type WorkerDeps } from './worker.js';
 
-export type WorkerTuning = Pick<WorkerDeps, 'blockMs' | 'reclaimIntervalMs' | 'gaugeIntervalMs'>;
+export type WorkerTuning = Pick<
+  WorkerDeps,
+  'blockMs' | 'reclaimIntervalMs' | 'gaugeIntervalMs' | 'promoteIntervalMs' | 'trimIntervalMs' | 'policy'
+>;
 
 /** Builds a worker on the runtime; the caller runs it (`worker.run()`) and closes it. */
 export function buildWorker(runtime: Runtime, tuning: WorkerTuning = {}): Worker {
@@ -24,12 +28,20 @@ export function buildWorker(runtime: Runtime, tuning: WorkerTuning = {}): Worker
     shopConcurrency: config.shopConcurrency,
     detailBatchSize: config.detailBatchSize,
   });
+  const group = createConsumerGroup({
+    redis: runtime.redis,
+    blockingRedis: runtime.extraRedis('blocking', 'blocking'),
+    streamKey: config.streamKey,
+    deadLetterStreamKey: config.deadLetterStreamKey,
+    group: config.consumerGroup,
+    consumer: config.consumerName,
+  });
   return createWorker({
     config,
     redis: runtime.redis,
-    blockingRedis: runtime.extraRedis('blocking', 'blocking'),
+    group,
     processBatch,
-    deadLetter: createDeadLetterWriter({ redis: runtime.redis, db: mongo.db, config }),
+    failures: createFailureRecorder({ db: mongo.db }),
     logger,
     metrics: createConsumerMetrics(runtime.metrics),
     ...tuning,

@@ -6,7 +6,7 @@ export function createConsumerMetrics(registry: Registry) {
   return {
     entries: new Counter({
       name: 'market_ingest_worker_entries_total',
-      help: 'Stream entries handled by the worker, by outcome (read, acked, pending, dead_lettered)',
+      help: 'Stream entries handled by the worker, by outcome: read, reclaimed (from a stalled worker), acked, retried (own failure, attempt spent), deferred (marketplace or shop record unavailable, nothing spent), held (MongoDB/Redis down, kept in hand), dead_lettered, lost (another worker owned it by then), abandoned (batch past BATCH_TIMEOUT_MS), trimmed (deleted from the stream unprocessed)',
       labelNames: ['outcome'] as const,
       registers,
     }),
@@ -35,6 +35,17 @@ export function createConsumerMetrics(registry: Registry) {
     groupLag: new Gauge({
       name: 'market_ingest_worker_group_lag',
       help: 'Entries in the stream not yet delivered to the consumer group (XINFO GROUPS lag)',
+      registers,
+    }),
+    retryScheduled: new Gauge({
+      name: 'market_ingest_worker_retry_scheduled',
+      help: 'Entries waiting in the retry schedule (<STREAM_KEY>:retry) for their next try',
+      registers,
+    }),
+    dependencyUp: new Gauge({
+      name: 'market_ingest_worker_dependency_up',
+      help: 'Whether the worker can reach a dependency (1) or is holding its batch while it is down (0)',
+      labelNames: ['dependency'] as const,
       registers,
     }),
     groupPending: new Gauge({

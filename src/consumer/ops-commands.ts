@@ -47,9 +47,25 @@ function duration(ms: number | null): string {
   return `${(ms / 3_600_000).toFixed(1)}h`;
 }
 
+function formatRetries(retries: PendingSummary['retries']): string[] {
+  if (retries.waiting === 0) return [];
+  const due =
+    retries.nextDueInMs === null
+      ? '-'
+      : retries.nextDueInMs <= 0
+        ? 'now'
+        : `in ${duration(retries.nextDueInMs)}`;
+  const lines = ['', `waiting for retry: ${retries.waiting}   next due: ${due}`, 'by last error:'];
+  for (const [code, count] of Object.entries(retries.byLastError).sort(([, a], [, b]) => b - a)) {
+    lines.push(`  ${code}  ${count}`);
+  }
+  return lines;
+}
+
 export function formatPending(summary: PendingSummary): string {
   if (!summary.groupExists) {
-    return `stream ${summary.stream}: ${summary.streamLength} entries; consumer group ${summary.group} does not exist yet (no worker has started)\n`;
+    const retries = formatRetries(summary.retries).join('\n');
+    return `stream ${summary.stream}: ${summary.streamLength} entries; consumer group ${summary.group} does not exist yet (no worker has started)\n${retries ? `${retries}\n` : ''}`;
   }
   const lines = [
     `stream ${summary.stream} (${summary.streamLength} entries), group ${summary.group}`,
@@ -69,6 +85,7 @@ export function formatPending(summary: PendingSummary): string {
     lines.push('', 'deliveries so far:');
     for (const [times, count] of deliveries) lines.push(`  ${times}x  ${count}`);
   }
+  lines.push(...formatRetries(summary.retries));
   return `${lines.join('\n')}\n`;
 }
 

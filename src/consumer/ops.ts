@@ -6,6 +6,7 @@
 import type { Config } from '../shared/config.js';
 import type { Redis } from '../shared/redis.js';
 import { fieldsToRecord } from '../shared/stream.js';
+import { retryScheduleKey } from './group.js';
 
 export type OpsConfig = Pick<Config, 'streamKey' | 'consumerGroup' | 'deadLetterStreamKey' | 'streamMaxLen'>;
 
@@ -25,6 +26,16 @@ export interface PendingSummary {
   topShops: { platform: string; shopId: string; pending: number }[];
   /** deliveries -> number of entries */
   deliveries: Record<string, number>;
+  /** Entries acked after a failed try and waiting in the retry schedule for their next one. */
+  retries: RetryScheduleSummary;
+}
+
+export interface RetryScheduleSummary {
+  waiting: number;
+  /** ms until the earliest is due (negative: overdue, no worker is promoting); null when none. */
+  nextDueInMs: number | null;
+  /** last error code -> entries, over the earliest `sample` waiting. */
+  byLastError: Record<string, number>;
 }
 
 const DEAD_LETTER_FIELDS = new Set(['original_id', 'deliveries', 'error_code', 'error_message', 'dead_at']);
@@ -36,6 +47,7 @@ export async function pendingSummary(
 ): Promise<PendingSummary> {
   const { streamKey, consumerGroup } = config;
   const streamLength = await redis.xlen(streamKey);
+  const retries = await retryScheduleSummary(redis, streamKey, sample);
   const groups = (await redis.xinfo('GROUPS', streamKey).catch(() => [])) as unknown[][];
   const group = groups.map(pairsToRecord).find((g) => g.name === consumerGroup);
   const empty: PendingSummary = {
@@ -50,6 +62,7 @@ export async function pendingSummary(
     sampled: 0,
     topShops: [],
     deliveries: {},
+    retries,
   };
   if (!group) return empty;
 
@@ -92,6 +105,34 @@ export async function pendingSummary(
     sampled: rows.length,
     topShops: [...shops.values()].sort((a, b) => b.pending - a.pending).slice(0, 10),
     deliveries,
+  };
+}
+
+async function retryScheduleSummary(
+  redis: Redis,
+  streamKey: string,
+  sample: number,
+): Promise<RetryScheduleSummary> {
+  const key = retryScheduleKey(streamKey);
+  const [waiting, earliest] = await Promise.all([
+    redis.zcard(key),
+    redis.zrange(key, '0', String(sample - 1), 'WITHSCORES'),
+  ]);
+  const byLastError: Record<string, number> = {};
+  for (let i = 0; i + 1 < earliest.length; i += 2) {
+    let code = '?';
+    try {
+      const fields = (JSON.parse(earliest[i]!) as { f: string[] }).f;
+      code = fieldsToRecord(fields).last_error_code || '?';
+    } catch {
+      // an unreadable member is still counted
+    }
+    byLastError[code] = (byLastError[code] ?? 0) + 1;
+  }
+  return {
+    waiting,
+    nextDueInMs: earliest.length >= 2 ? Number(earliest[1]) - Date.now() : null,
+    byLastError,
   };
 }
 

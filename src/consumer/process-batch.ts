@@ -1,16 +1,19 @@
 /**
  * One batch of stream entries -> MongoDB, with a verdict per entry.
  *
- * 1. decode every entry (malformed -> dead-letter now);
+ * 1. decode every entry (malformed -> a non-retryable failure);
  * 2. group by platform and shop (groups run concurrently up to a bound), then by kind;
- * 3. per group ONE query for the stored versions of its ids; fetch from the marketplace only the
+ * 3. per shop and kind ONE query for the stored versions; fetch from the marketplace only the
  *    ids that are missing or older than the newest version an entry announced;
  * 4. ONE unordered, version-guarded bulkWrite per collection for the whole batch;
- * 5. verdicts: `ack` when the entity is now stored at >= the entry's version (or needed no
- *    write), `retry` for retryable failures (the entry stays pending), `dead` for the rest.
+ * 5. verdicts per entry: `ack` when the entity is stored at >= the entry's version (or needed no
+ *    write), else `fail` with the error and its CAUSE — the entry's own problem, a dependency
+ *    that is unavailable (its marketplace, its shop's record) or storage (MongoDB, Redis) —
+ *    from which retry-policy.ts decides what the failure may spend.
  *
- * Nothing here talks to the stream: the worker applies the verdicts (XACK, dead-letter,
- * change notifications), so this module is testable against real Mongo and a fake marketplace.
+ * Every failure is settled per id: one refused call, one unmappable object or one rejected
+ * document fails only the entries it concerns. Nothing here talks to the stream: the worker
+ * applies the verdicts, so this module is testable against real Mongo and a fake marketplace.
  */
 import { mapConcurrent } from '../shared/concurrency.js';
 import type { EntityDocument } from '../shared/documents.js';
@@ -19,32 +22,31 @@ import type { Logger } from '../shared/logger.js';
 import type {
   AdapterRegistry,
   DetailKind,
+  DetailResult,
   MarketplaceAdapter,
   Shop,
   ShopStatus,
 } from '../shared/marketplaces/types.js';
-import { entityIdOf, type EntityStore } from '../shared/store/entities.js';
+import { entityIdOf, type EntityStore, type WriteOutcome } from '../shared/store/entities.js';
 import {
   decodeStreamEntry,
+  isRetriedCopy,
   type ChangeNotification,
   type Platform,
   type StreamEvent,
 } from '../shared/stream.js';
+import type { BatchEntry } from './group.js';
 
-export interface BatchEntry {
-  /** Stream entry id. */
-  id: string;
-  fields: readonly string[];
-  /** How many times this entry has been delivered, this delivery included. */
-  deliveries: number;
-}
+export type { BatchEntry } from './group.js';
 
-export type Verdict =
-  { action: 'ack' } | { action: 'retry'; error: AppError } | { action: 'dead'; error: AppError };
+/** Why an entry failed; decides what the failure may spend (retry-policy.ts). */
+export type FailureCause = 'entry' | 'dependency' | 'storage';
+
+export type Verdict = { action: 'ack' } | { action: 'fail'; error: AppError; cause: FailureCause };
 
 export interface BatchResult {
   verdicts: Map<string, Verdict>;
-  /** One per document inserted or updated, for CHANGES_STREAM_KEY. */
+  /** One per document inserted or updated (or re-sent after a redelivery), for CHANGES_STREAM_KEY. */
   changes: ChangeNotification[];
   stats: BatchStats;
 }
@@ -77,9 +79,21 @@ export interface BatchProcessorDeps {
   now?: () => Date;
 }
 
-interface DecodedEntry {
+export type BatchProcessor = (entries: readonly BatchEntry[]) => Promise<BatchResult>;
+
+/**
+ * A transient marketplace failure (5xx, timeout, network) is the entry's own only when its shop
+ * answered other calls meanwhile: within this batch, or this recently in an earlier one.
+ * Otherwise the marketplace (or the way to it) is down for that shop, which spends nothing.
+ */
+export const SHOP_ANSWERED_RECENTLY_MS = 60_000;
+
+interface Job {
   entry: BatchEntry;
   event: StreamEvent;
+  /** Seen before — reclaimed from a stalled worker, held through an outage, or a retried copy — so
+   * an earlier try may have written without notifying. */
+  redelivered: boolean;
 }
 
 interface PendingWrite {
@@ -88,265 +102,403 @@ interface PendingWrite {
   entityId: string;
 }
 
+/** A job whose verdict depends on the outcome of its entity's write. */
+interface Waiting {
+  job: Job;
+  writeKey: string;
+  /** What MongoDB held before this batch, if anything. */
+  storedVersion: number | undefined;
+}
+
+type WriteResult = { version: number; outcome: Exclude<WriteOutcome, { failed: AppError }> } | AppError;
+
+/** Everything one batch accumulates; the steps below fill it in. */
+class BatchState {
+  readonly verdicts = new Map<string, Verdict>();
+  readonly changes: ChangeNotification[] = [];
+  readonly stats: BatchStats = { fetched: 0, upToDate: 0, detailCalls: 0, written: 0 };
+  readonly writes: PendingWrite[] = [];
+  readonly waiting: Waiting[] = [];
+  readonly writeResults = new Map<string, WriteResult>();
+  private readonly notified = new Set<string>();
+
+  constructor(readonly now: () => Date) {}
+
+  ack(entry: BatchEntry): void {
+    this.verdicts.set(entry.id, { action: 'ack' });
+  }
+
+  fail(entry: BatchEntry, error: unknown, cause: FailureCause = causeOf(toAppError(error))): void {
+    this.verdicts.set(entry.id, { action: 'fail', error: toAppError(error), cause });
+  }
+
+  /** One notification per entity and batch, whatever number of entries asked for it. */
+  notify(change: Omit<ChangeNotification, 'at'>): void {
+    const key = `${change.platform}:${change.shop_id}:${change.kind}:${change.entity_id}`;
+    if (this.notified.has(key)) return;
+    this.notified.add(key);
+    this.changes.push({ ...change, at: this.now().getTime() });
+  }
+
+  result(): BatchResult {
+    return { verdicts: this.verdicts, changes: this.changes, stats: this.stats };
+  }
+}
+
 const fail = (code: ErrorCode, message: string) => new AppError(code, message);
 
-export function createBatchProcessor(deps: BatchProcessorDeps) {
+/** The cause an error means wherever it arises; marketplace failures are refined per shop. */
+export function causeOf(error: AppError): FailureCause {
+  switch (error.code) {
+    case 'ERR_MONGO_UNAVAILABLE':
+    case 'ERR_REDIS_UNAVAILABLE':
+      return 'storage';
+    case 'ERR_SHOP_UNREADABLE':
+    case 'ERR_MARKETPLACE_RATE_LIMITED':
+    case 'ERR_MARKETPLACE_TRANSIENT':
+      return 'dependency';
+    case 'ERR_MARKETPLACE_AUTH':
+      // Retryable only when another process had just refreshed the tokens: wait, do not spend.
+      return error.retryable ? 'dependency' : 'entry';
+    default:
+      return 'entry';
+  }
+}
+
+const writeKeyOf = (kind: DetailKind, platform: Platform, shopId: string, entityId: string) =>
+  `${kind}:${platform}:${shopId}:${entityId}`;
+
+export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
   const now = deps.now ?? (() => new Date());
   const log = deps.logger.child({ component: 'process-batch' });
+  /** When each shop's marketplace last answered a detail call (ms), across batches. */
+  const lastAnswer = new Map<string, number>();
 
-  return async function processBatch(entries: readonly BatchEntry[]): Promise<BatchResult> {
-    const verdicts = new Map<string, Verdict>();
-    const stats: BatchStats = { fetched: 0, upToDate: 0, detailCalls: 0, written: 0 };
-    const settle = (entry: BatchEntry, verdict: Verdict) => verdicts.set(entry.id, verdict);
-    const settleError = (entry: BatchEntry, error: unknown) => {
-      const appError = toAppError(error);
-      settle(
-        entry,
-        appError.retryable ? { action: 'retry', error: appError } : { action: 'dead', error: appError },
-      );
-    };
+  // ------------------------------------------------------------------------------------------
+  // 1. decode and group
 
-    // 1. decode, 2. group by shop
-    const shops = new Map<string, DecodedEntry[]>();
+  function groupByShop(entries: readonly BatchEntry[], state: BatchState): Job[][] {
+    const shops = new Map<string, Job[]>();
     for (const entry of entries) {
       let event: StreamEvent;
       try {
         event = decodeStreamEntry(entry.fields);
       } catch (error) {
-        settleError(entry, error);
+        state.fail(entry, error);
         continue;
       }
+      const redelivered = entry.deliveries > 1 || entry.heldBefore === true || isRetriedCopy(entry.fields);
+      const job = { entry, event, redelivered };
       const key = `${event.platform}\u0000${event.shop_id}`;
       const group = shops.get(key);
-      if (group) group.push({ entry, event });
-      else shops.set(key, [{ entry, event }]);
+      if (group) group.push(job);
+      else shops.set(key, [job]);
     }
+    return [...shops.values()];
+  }
 
-    // 3. per shop: load the shop, decide what to fetch, fetch, map
-    const writes: PendingWrite[] = [];
-    /** Entries waiting for the outcome of a write, by `${kind}:${entityId}` within their shop. */
-    const waiting: { decoded: DecodedEntry; writeKey: string }[] = [];
+  // ------------------------------------------------------------------------------------------
+  // 2. per shop: the shop itself, its shop-level events, then each kind
 
-    const processShop = async (group: DecodedEntry[]) => {
-      const { platform, shop_id: shopId } = group[0]!.event;
-      const adapter = deps.adapters[platform];
-      if (!adapter) {
-        for (const { entry } of group) {
-          settle(entry, {
-            action: 'dead',
-            error: fail('ERR_PLATFORM_DISABLED', `platform ${platform} is disabled`),
-          });
-        }
-        return;
-      }
-      let shop: Shop | null;
+  async function processShop(jobs: Job[], state: BatchState): Promise<void> {
+    const { platform, shop_id: shopId } = jobs[0]!.event;
+    const adapter = deps.adapters[platform];
+    if (!adapter) {
+      const error = fail('ERR_PLATFORM_DISABLED', `platform ${platform} is disabled`);
+      for (const { entry } of jobs) state.fail(entry, error);
+      return;
+    }
+    let shop: Shop | null;
+    try {
+      shop = await deps.shops.get(platform, shopId);
+    } catch (error) {
+      for (const { entry } of jobs) state.fail(entry, error);
+      return;
+    }
+    if (!shop) {
+      const error = fail(
+        'ERR_SHOP_UNKNOWN',
+        `shop ${platform}:${shopId} is not registered (market-ingest shops add)`,
+      );
+      for (const { entry } of jobs) state.fail(entry, error);
+      return;
+    }
+    shop = await applyShopEvents(shop, jobs, state);
+    const entityJobs = jobs.filter((job) => job.event.kind !== 'shop');
+    if (shop.status === 'deauthorized') {
+      const error = fail('ERR_SHOP_DEAUTHORIZED', `shop ${platform}:${shopId} is deauthorized`);
+      for (const { entry } of entityJobs) state.fail(entry, error);
+      return;
+    }
+    const byKind = new Map<DetailKind, Job[]>();
+    for (const job of entityJobs) {
+      const kind = job.event.kind as DetailKind;
+      byKind.set(kind, [...(byKind.get(kind) ?? []), job]);
+    }
+    const marketplaceFailures: { job: Job; error: AppError }[] = [];
+    for (const [kind, kindJobs] of byKind) {
       try {
-        shop = await deps.shops.get(platform, shopId);
+        marketplaceFailures.push(...(await processKind(adapter, shop, kind, kindJobs, state)));
       } catch (error) {
-        for (const { entry } of group) settleError(entry, error);
-        return;
+        for (const { entry } of kindJobs) state.fail(entry, error);
       }
-      if (!shop) {
-        const error = fail(
-          'ERR_SHOP_UNKNOWN',
-          `shop ${platform}:${shopId} is not registered (market-ingest shops add)`,
+    }
+    settleMarketplaceFailures(shop, marketplaceFailures, state);
+  }
+
+  /** The only shop-level event we handle is deauthorization (TikTok 6, Shopee 2). */
+  async function applyShopEvents(shop: Shop, jobs: Job[], state: BatchState): Promise<Shop> {
+    const shopJobs = jobs.filter((job) => job.event.kind === 'shop');
+    if (shopJobs.length === 0) return shop;
+    try {
+      await deps.shops.setStatus(shop.platform, shop.shop_id, 'deauthorized');
+      log.warn({ platform: shop.platform, shop_id: shop.shop_id }, 'shop deauthorized by the marketplace');
+      for (const { entry } of shopJobs) state.ack(entry);
+      return { ...shop, status: 'deauthorized' };
+    } catch (error) {
+      for (const { entry } of shopJobs) state.fail(entry, error);
+      return shop;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // 3. per kind: decide what to fetch, fetch, map; answer the failed calls' jobs to the caller
+
+  async function processKind(
+    adapter: MarketplaceAdapter,
+    shop: Shop,
+    kind: DetailKind,
+    jobs: Job[],
+    state: BatchState,
+  ): Promise<{ job: Job; error: AppError }[]> {
+    const stored = await deps.entities.findVersions(
+      shop.platform,
+      shop.shop_id,
+      kind,
+      unique(jobs.map((j) => j.event.entity_id)),
+    );
+    const toFetch = idsToFetch(jobs, stored);
+    const fetching = new Set(toFetch);
+    state.stats.upToDate += new Set(jobs.map((j) => j.event.entity_id)).size - toFetch.length;
+    const details = await fetchDetails(adapter, shop, kind, toFetch, state);
+    const failedIds = new Map<string, AppError>();
+    for (const failure of details.failures) for (const id of failure.ids) failedIds.set(id, failure.error);
+    const documents = mapDocuments(adapter, shop, kind, details.objects, fetching, state);
+
+    const failures: { job: Job; error: AppError }[] = [];
+    for (const job of jobs) {
+      const { entry, event } = job;
+      const storedVersion = stored.get(event.entity_id);
+      if (!fetching.has(event.entity_id) && storedVersion !== undefined) {
+        state.ack(entry);
+        // A redelivery may follow a write whose change notification was never sent (the worker
+        // died in between): notify again, so downstream hears at least once.
+        if (job.redelivered) notifyStored(state, event, storedVersion);
+        continue;
+      }
+      const failed = failedIds.get(event.entity_id);
+      if (failed) {
+        failures.push({ job, error: failed });
+        continue;
+      }
+      const document = documents.get(event.entity_id);
+      if (!document) {
+        state.fail(
+          entry,
+          fail('ERR_ENTITY_NOT_FOUND', `${kind} ${event.entity_id} was not returned by ${shop.platform}`),
         );
-        for (const { entry } of group) settle(entry, { action: 'dead', error });
-        return;
+        continue;
       }
-
-      const shopEvents = group.filter((d) => d.event.kind === 'shop');
-      if (shopEvents.length > 0) {
-        // The only shop-level event we handle is deauthorization (TikTok 6, Shopee 2).
-        try {
-          await deps.shops.setStatus(platform, shopId, 'deauthorized');
-          log.warn({ platform, shop_id: shopId }, 'shop deauthorized by the marketplace');
-          for (const { entry } of shopEvents) settle(entry, { action: 'ack' });
-          shop = { ...shop, status: 'deauthorized' };
-        } catch (error) {
-          for (const { entry } of shopEvents) settleError(entry, error);
-        }
-      }
-
-      const entityEvents = group.filter((d) => d.event.kind !== 'shop');
-      if (shop.status === 'deauthorized') {
-        const error = fail('ERR_SHOP_DEAUTHORIZED', `shop ${platform}:${shopId} is deauthorized`);
-        for (const { entry } of entityEvents) settle(entry, { action: 'dead', error });
-        return;
-      }
-
-      const byKind = new Map<DetailKind, DecodedEntry[]>();
-      for (const decoded of entityEvents) {
-        const kind = decoded.event.kind as DetailKind;
-        byKind.set(kind, [...(byKind.get(kind) ?? []), decoded]);
-      }
-      for (const [kind, kindEntries] of byKind) {
-        try {
-          await processKind(adapter, shop, kind, kindEntries);
-        } catch (error) {
-          for (const { entry } of kindEntries) settleError(entry, error);
-        }
-      }
-    };
-
-    const changes: ChangeNotification[] = [];
-    const renotified = new Set<string>();
-    const renotify = (shop: Shop, kind: DetailKind, entityId: string, version: number) => {
-      const key = `${shop.platform}:${shop.shop_id}:${kind}:${entityId}`;
-      if (renotified.has(key)) return;
-      renotified.add(key);
-      changes.push({
-        platform: shop.platform,
-        shop_id: shop.shop_id,
-        kind,
-        entity_id: entityId,
-        version,
-        change: 'updated',
-        at: now().getTime(),
+      document.sync_source = event.source;
+      state.waiting.push({
+        job,
+        writeKey: writeKeyOf(kind, shop.platform, shop.shop_id, event.entity_id),
+        storedVersion,
       });
-    };
+    }
+    for (const [entityId, document] of documents) state.writes.push({ kind, document, entityId });
+    return failures;
+  }
 
-    const processKind = async (
-      adapter: MarketplaceAdapter,
-      shop: Shop,
-      kind: DetailKind,
-      kindEntries: DecodedEntry[],
-    ) => {
-      const wanted = new Map<string, number>();
-      // Version 0 means the event did not say (e.g. a Shopee tracking-number push): what is stored
-      // may be older than what the event announces, so such an entity is always fetched.
-      const versionUnknown = new Set<string>();
-      for (const { event } of kindEntries) {
-        wanted.set(event.entity_id, Math.max(wanted.get(event.entity_id) ?? 0, event.version));
-        if (event.version === 0) versionUnknown.add(event.entity_id);
+  async function fetchDetails(
+    adapter: MarketplaceAdapter,
+    shop: Shop,
+    kind: DetailKind,
+    ids: string[],
+    state: BatchState,
+  ): Promise<DetailResult> {
+    if (ids.length === 0) return { objects: [], failures: [] };
+    state.stats.fetched += ids.length;
+    state.stats.detailCalls += Math.ceil(ids.length / deps.detailBatchSize);
+    const details = await adapter.getDetails(shop, kind, ids);
+    const failed = new Set(details.failures.flatMap((f) => f.ids));
+    if (ids.some((id) => !failed.has(id))) lastAnswer.set(shopKey(shop), now().getTime());
+    return details;
+  }
+
+  function mapDocuments(
+    adapter: MarketplaceAdapter,
+    shop: Shop,
+    kind: DetailKind,
+    objects: unknown[],
+    requested: Set<string>,
+    state: BatchState,
+  ): Map<string, EntityDocument> {
+    const documents = new Map<string, EntityDocument>();
+    const fetchedAt = state.now();
+    for (const raw of objects) {
+      let document: EntityDocument;
+      try {
+        document = adapter.toDocument(shop, kind, raw, {
+          timezoneOffset: deps.timezoneOffset,
+          source: 'webhook',
+          fetchedAt,
+          syncedAt: state.now(),
+        });
+      } catch (error) {
+        // No id: it cannot be matched to an entry; the entry retries as "not found" and then dies.
+        log.warn(
+          { platform: shop.platform, shop_id: shop.shop_id, kind, err: toAppError(error).toJSON() },
+          'unmappable object',
+        );
+        continue;
       }
-      const stored = await deps.entities.findVersions(shop.platform, shop.shop_id, kind, [...wanted.keys()]);
-      const toFetch = [...wanted]
-        .filter(([id, version]) => versionUnknown.has(id) || !stored.has(id) || stored.get(id)! < version)
-        .map(([id]) => id);
-      stats.upToDate += wanted.size - toFetch.length;
+      const id = entityIdOf(kind, document);
+      const previous = documents.get(id);
+      if (requested.has(id) && (!previous || previous.version < document.version))
+        documents.set(id, document);
+    }
+    return documents;
+  }
 
-      const documents = new Map<string, EntityDocument>();
-      if (toFetch.length > 0) {
-        stats.fetched += toFetch.length;
-        stats.detailCalls += Math.ceil(toFetch.length / deps.detailBatchSize);
-        const fetchedAt = now();
-        const details = await adapter.getDetails(shop, kind, toFetch);
-        // Interim: the first failed call fails the group, as before per-id settlement.
-        if (details.failures.length > 0) throw details.failures[0]!.error;
-        const requested = new Set(toFetch);
-        for (const raw of details.objects) {
-          let document: EntityDocument;
-          try {
-            document = adapter.toDocument(shop, kind, raw, {
-              timezoneOffset: deps.timezoneOffset,
-              source: 'webhook',
-              fetchedAt,
-              syncedAt: now(),
-            });
-          } catch (error) {
-            // No id: it cannot be matched to an entry; the entry will retry and then dead-letter.
-            log.warn(
-              { platform: shop.platform, shop_id: shop.shop_id, kind, err: toAppError(error).toJSON() },
-              'unmappable object',
-            );
-            continue;
-          }
-          const id = entityIdOf(kind, document);
-          const previous = documents.get(id);
-          if (requested.has(id) && (!previous || previous.version < document.version))
-            documents.set(id, document);
-        }
-      }
+  /** Marketplace failures, judged once every kind of the shop has been fetched. */
+  function settleMarketplaceFailures(
+    shop: Shop,
+    failures: { job: Job; error: AppError }[],
+    state: BatchState,
+  ) {
+    if (failures.length === 0) return;
+    const answeredAt = lastAnswer.get(shopKey(shop));
+    const answering = answeredAt !== undefined && now().getTime() - answeredAt <= SHOP_ANSWERED_RECENTLY_MS;
+    for (const { job, error } of failures) {
+      const cause = error.code === 'ERR_MARKETPLACE_TRANSIENT' && answering ? 'entry' : causeOf(error);
+      state.fail(job.entry, error, cause);
+    }
+  }
 
-      for (const decoded of kindEntries) {
-        const { entry, event } = decoded;
-        const storedVersion = stored.get(event.entity_id);
-        if (storedVersion !== undefined && storedVersion >= event.version && event.version > 0) {
-          settle(entry, { action: 'ack' });
-          // A redelivery may follow a write whose change notification was never sent (the
-          // worker died in between): notify again, so downstream hears at least once.
-          if (entry.deliveries > 1) renotify(shop, kind, event.entity_id, storedVersion);
-          continue;
-        }
-        const document = documents.get(event.entity_id);
-        if (!document) {
-          const error = fail(
-            'ERR_ENTITY_NOT_FOUND',
-            `${kind} ${event.entity_id} was not returned by ${shop.platform}`,
-          );
-          settle(entry, { action: 'retry', error });
-          continue;
-        }
-        document.sync_source = event.source;
-        waiting.push({ decoded, writeKey: `${kind}:${shop.platform}:${shop.shop_id}:${event.entity_id}` });
-      }
-      for (const [entityId, document] of documents) writes.push({ kind, document, entityId });
-    };
+  // ------------------------------------------------------------------------------------------
+  // 4. one bulkWrite per collection; 5. verdicts of the jobs that waited on a write
 
-    // processShop settles its own entries and never throws.
-    await mapConcurrent([...shops.values()], deps.shopConcurrency, processShop);
-
-    // 4. one bulkWrite per collection
-    const outcomes = new Map<string, { version: number; stored: boolean } | AppError>();
-    const kinds = [...new Set(writes.map((w) => w.kind))];
+  async function writeDocuments(state: BatchState): Promise<void> {
+    const kinds = [...new Set(state.writes.map((w) => w.kind))];
     await Promise.all(
       kinds.map(async (kind) => {
-        const batch = writes.filter((w) => w.kind === kind);
-        const key = (w: PendingWrite) => `${kind}:${w.document.platform}:${w.document.shop_id}:${w.entityId}`;
+        const batch = state.writes.filter((w) => w.kind === kind);
+        const keyOf = (w: PendingWrite) =>
+          writeKeyOf(kind, w.document.platform, w.document.shop_id, w.entityId);
+        let outcomes: WriteOutcome[];
         try {
-          const results = await deps.entities.upsertMany(
+          outcomes = await deps.entities.upsertMany(
             kind,
             batch.map((w) => w.document),
           );
-          const at = now().getTime();
-          batch.forEach((write, i) => {
-            const outcome = results[i]!;
-            if (typeof outcome === 'object') {
-              outcomes.set(key(write), outcome.failed);
-              return;
-            }
-            // 'unchanged' means a version >= this one was already stored: also satisfied.
-            outcomes.set(key(write), { version: write.document.version, stored: true });
-            if (outcome === 'unchanged') return;
-            stats.written += 1;
-            changes.push({
-              platform: write.document.platform,
-              shop_id: write.document.shop_id,
-              kind,
-              entity_id: write.entityId,
-              version: write.document.version,
-              change: outcome,
-              at,
-            });
-          });
         } catch (error) {
-          for (const write of batch) outcomes.set(key(write), toAppError(error));
+          for (const write of batch) state.writeResults.set(keyOf(write), toAppError(error));
+          return;
         }
+        batch.forEach((write, i) => {
+          const outcome = outcomes[i]!;
+          if (typeof outcome === 'object') {
+            state.writeResults.set(keyOf(write), outcome.failed);
+            return;
+          }
+          state.writeResults.set(keyOf(write), { version: write.document.version, outcome });
+          if (outcome === 'unchanged') return;
+          state.stats.written += 1;
+          state.notify({
+            platform: write.document.platform,
+            shop_id: write.document.shop_id,
+            kind,
+            entity_id: write.entityId,
+            version: write.document.version,
+            change: outcome,
+          });
+        });
       }),
     );
+  }
 
-    // 5. verdicts for entries that waited on a write
-    for (const { decoded, writeKey } of waiting) {
-      const outcome = outcomes.get(writeKey);
-      const { entry, event } = decoded;
-      if (outcome instanceof AppError) {
-        settleError(entry, outcome);
-      } else if (!outcome) {
-        settle(entry, { action: 'retry', error: fail('ERR_INTERNAL', 'write outcome missing') });
-      } else if (outcome.version >= event.version) {
-        settle(entry, { action: 'ack' });
-      } else {
-        const error = fail(
-          'ERR_STALE_DETAILS',
-          `${event.kind} ${event.entity_id}: marketplace returned version ${outcome.version}, event announced ${event.version}`,
+  function settleWaiting(state: BatchState): void {
+    for (const { job, writeKey, storedVersion } of state.waiting) {
+      const result = state.writeResults.get(writeKey);
+      const { entry, event } = job;
+      if (result instanceof AppError) {
+        state.fail(entry, result);
+      } else if (!result) {
+        state.fail(entry, fail('ERR_INTERNAL', 'write outcome missing'));
+      } else if (result.version < event.version) {
+        state.fail(
+          entry,
+          fail(
+            'ERR_STALE_DETAILS',
+            `${event.kind} ${event.entity_id}: marketplace returned version ${result.version}, event announced ${event.version}`,
+          ),
         );
-        settle(entry, { action: 'retry', error });
+      } else {
+        state.ack(entry);
+        // Nothing written because an earlier delivery of this entry already wrote exactly this
+        // version, then died before notifying: this redelivery notifies in its place.
+        if (job.redelivered && result.outcome === 'unchanged' && storedVersion === result.version) {
+          notifyStored(state, event, result.version);
+        }
       }
     }
+  }
 
-    return { verdicts, changes, stats };
+  return async function processBatch(entries) {
+    const state = new BatchState(now);
+    const groups = groupByShop(entries, state);
+    // processShop settles its own entries and never throws.
+    await mapConcurrent(groups, deps.shopConcurrency, (jobs) => processShop(jobs, state));
+    await writeDocuments(state);
+    settleWaiting(state);
+    return state.result();
   };
 }
 
-export type BatchProcessor = ReturnType<typeof createBatchProcessor>;
+/** A change notification for what is already stored (sent again after a redelivery). */
+function notifyStored(state: BatchState, event: StreamEvent, version: number): void {
+  state.notify({
+    platform: event.platform,
+    shop_id: event.shop_id,
+    kind: event.kind as DetailKind,
+    entity_id: event.entity_id,
+    version,
+    change: 'updated',
+  });
+}
+
+function unique(ids: string[]): string[] {
+  return [...new Set(ids)];
+}
+
+function shopKey(shop: Pick<Shop, 'platform' | 'shop_id'>): string {
+  return `${shop.platform}\u0000${shop.shop_id}`;
+}
+
+/**
+ * Ids to ask the marketplace for: missing, or stored older than an entry announced. Version 0
+ * means the event did not say (e.g. a Shopee tracking-number push): what is stored may be older
+ * than what it announces, so such an entity is always fetched.
+ */
+function idsToFetch(jobs: Job[], stored: Map<string, number>): string[] {
+  const wanted = new Map<string, number>();
+  const versionUnknown = new Set<string>();
+  for (const { event } of jobs) {
+    wanted.set(event.entity_id, Math.max(wanted.get(event.entity_id) ?? 0, event.version));
+    if (event.version === 0) versionUnknown.add(event.entity_id);
+  }
+  return [...wanted]
+    .filter(([id, version]) => versionUnknown.has(id) || !stored.has(id) || stored.get(id)! < version)
+    .map(([id]) => id);
+}

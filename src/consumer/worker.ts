@@ -1,82 +1,126 @@
 /**
- * The consumer-group loop: read a batch on a dedicated blocking connection, process it, then
- * apply the verdicts — change notifications, XACK of what was written, dead letters. Entries
- * whose processing failed in a retryable way stay pending; every `reclaimIntervalMs` the loop
- * takes over entries idle longer than CLAIM_IDLE_MS (XAUTOCLAIM), its own included, and
- * dead-letters those delivered more than MAX_DELIVERIES times.
+ * The consumer-group loop, as named steps (group.ts does each step's Redis side):
  *
- * Reading and reclaiming share one loop, so one batch is in flight at a time per worker;
- * scale out with more workers in the group.
+ *   housekeeping  promote due retries into the stream, trim what every group has acked, and
+ *                 reclaim entries of stalled workers (each on its own interval);
+ *   read          XREADGROUP a batch on the dedicated blocking connection;
+ *   keep claimed  while the batch is in hand, renew its entries every CLAIM_IDLE_MS/3, so no
+ *                 other worker takes them from a live worker (bullmq's lock renewal);
+ *   process       process-batch.ts, within BATCH_TIMEOUT_MS — a verdict per entry;
+ *   decide        retry-policy.ts turns each verdict into ack / retry / defer / dead / hold;
+ *   apply         change notifications, dead letters recorded in MongoDB, then one script
+ *                 that acks, schedules retries and dead-letters (only entries still ours).
+ *
+ * When MongoDB or Redis is down the worker keeps its batch claimed and in hand, waits with a
+ * growing delay, and processes the same batch again: an outage spends no delivery and no retry
+ * attempt, and nothing is dead-lettered until a real attempt fails after it. MAX_DELIVERIES
+ * counts only deliveries that ended without any verdict — the worker died or hung on the entry.
+ *
+ * One batch is in flight at a time per worker; scale out with more workers in the group.
  */
 import type { Config } from '../shared/config.js';
-import { AppError, toAppError } from '../shared/errors.js';
+import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { Redis } from '../shared/redis.js';
-import { encodeChangeNotification } from '../shared/stream.js';
-import type { DeadLetter, DeadLetterWriter } from './dead-letter.js';
+import { isRedisConnectionError, type Redis } from '../shared/redis.js';
+import {
+  decodeRetryState,
+  encodeChangeNotification,
+  fieldsToRecord,
+  withRetryState,
+  type ChangeNotification,
+} from '../shared/stream.js';
+import {
+  deadLetterFields,
+  deliveryLimitError,
+  type DeadLetter,
+  type FailureRecorder,
+} from './dead-letter.js';
+import type { BatchEntry, ConsumerGroup, Settlement } from './group.js';
+import { createWorkerHealth, type HealthReport, type WorkerHealth } from './health.js';
 import type { ConsumerMetrics } from './metrics.js';
-import type { BatchEntry, BatchProcessor } from './process-batch.js';
+import type { BatchProcessor, BatchResult, Verdict } from './process-batch.js';
+import { createRetryPolicy, decide, type Decision, type RetryPolicy } from './retry-policy.js';
+
+export { ensureConsumerGroup } from './group.js';
 
 export type WorkerConfig = Pick<
   Config,
-  | 'streamKey'
-  | 'consumerGroup'
   | 'consumerName'
   | 'batchSize'
   | 'maxDeliveries'
   | 'claimIdleMs'
+  | 'retryWindowMs'
+  | 'batchTimeoutMs'
   | 'changesStreamKey'
   | 'streamMaxLen'
 >;
 
+/** Trims the event stream below what every consumer group has acknowledged. */
+export interface StreamTrimmer {
+  trim(): Promise<unknown>;
+}
+
 export interface WorkerDeps {
   config: WorkerConfig;
-  /** Commands (XACK, XADD, XAUTOCLAIM, …). */
+  /** Commands: change notifications. */
   redis: Redis;
-  /** Used for XREADGROUP BLOCK only: a blocked connection must never be shared. */
-  blockingRedis: Redis;
+  group: ConsumerGroup;
   processBatch: BatchProcessor;
-  deadLetter: DeadLetterWriter;
+  failures: FailureRecorder;
+  trimmer?: StreamTrimmer;
   logger: Logger;
   metrics?: ConsumerMetrics;
-  /** Longest XREADGROUP block; also bounds how late a reclaim or a stop is noticed. */
+  health?: WorkerHealth;
+  policy?: RetryPolicy;
+  /** Longest XREADGROUP block; also bounds how late housekeeping or a stop is noticed. */
   blockMs?: number;
   reclaimIntervalMs?: number;
-  /** How often the consumer-group gauges are refreshed (XINFO GROUPS). */
+  /** How often due retries are moved back into the stream. */
+  promoteIntervalMs?: number;
+  trimIntervalMs?: number;
+  /** How often the gauges are refreshed (XINFO GROUPS, the retry schedule). */
   gaugeIntervalMs?: number;
+  now?: () => number;
 }
-
-/** Creates the group reading the whole stream; an existing group (BUSYGROUP) is fine. */
-export async function ensureConsumerGroup(redis: Redis, streamKey: string, group: string): Promise<void> {
-  try {
-    // From the start of the stream, not `$`: events accepted before the first worker ever ran
-    // must be processed too. Re-reading is safe: the version guard makes writes idempotent.
-    await redis.xgroup('CREATE', streamKey, group, '0', 'MKSTREAM');
-  } catch (error) {
-    if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error;
-  }
-}
-
-const GAUGE_INTERVAL_MS = 5_000;
 
 export interface Worker {
   /** Runs until close(); resolves when the loop has stopped. */
   run(): Promise<void>;
   /** Stops reading, lets the batch in flight finish (bounded by timeoutMs), then returns. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
+  /** For `/readyz`: unavailable dependencies and unreadable shops. */
+  health(): HealthReport;
 }
 
+interface Decided {
+  entry: BatchEntry;
+  decision: Decision;
+}
+
+const GAUGE_INTERVAL_MS = 5_000;
+const PROMOTE_INTERVAL_MS = 1_000;
+const TRIM_INTERVAL_MS = 5_000;
+/** Reclaim rounds per housekeeping, so new entries are not starved by a large pending list. */
+const MAX_RECLAIM_ROUNDS = 10;
+
 export function createWorker(deps: WorkerDeps): Worker {
-  const { config, redis, blockingRedis } = deps;
+  const { config, group } = deps;
   const log = deps.logger.child({ component: 'worker', consumer: config.consumerName });
+  const now = deps.now ?? Date.now;
+  const health = deps.health ?? createWorkerHealth({ logger: log, now });
+  const policy = deps.policy ?? createRetryPolicy({ retryWindowMs: config.retryWindowMs });
+  const metrics = deps.metrics;
   const blockMs = deps.blockMs ?? 2_000;
   const reclaimIntervalMs = deps.reclaimIntervalMs ?? Math.max(500, Math.floor(config.claimIdleMs / 2));
+  const renewIntervalMs = Math.max(100, Math.floor(config.claimIdleMs / 3));
   let stopping = false;
   let running: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
   let wakeUp: (() => void) | undefined;
   let gaugeTimer: NodeJS.Timeout | undefined;
+  const next = { promote: 0, trim: 0, reclaim: 0 };
 
+  /** Sleeps, or returns early when close() is called. */
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
@@ -86,185 +130,343 @@ export function createWorker(deps: WorkerDeps): Worker {
       };
     });
 
-  async function readNew(): Promise<BatchEntry[]> {
-    const reply = await blockingRedis.xreadgroup(
-      'GROUP',
-      config.consumerGroup,
-      config.consumerName,
-      'COUNT',
-      config.batchSize,
-      'BLOCK',
-      blockMs,
-      'STREAMS',
-      config.streamKey,
-      '>',
-    );
-    const entries = reply?.[0]?.[1] ?? [];
-    return entries.flatMap(([id, fields]) => (fields ? [{ id, fields, deliveries: 1 }] : []));
+  // ---------------------------------------------------------------------------------------------
+  // keep claimed
+
+  /** Renews the batch's entries every CLAIM_IDLE_MS/3 until stopped; `release` stops renewing ids. */
+  function keepClaimed(ids: readonly string[]) {
+    const renewing = new Set(ids);
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy || renewing.size === 0) return;
+      busy = true;
+      group
+        .keepClaimed([...renewing])
+        .then((kept) => {
+          const lost = [...renewing].filter((id) => !kept.has(id));
+          if (lost.length > 0) {
+            for (const id of lost) renewing.delete(id);
+            log.warn({ count: lost.length }, 'in-flight entries were claimed by another worker');
+          }
+        })
+        .catch((error: unknown) => log.debug({ err: errorInfo(error) }, 'claim renewal failed'))
+        .finally(() => (busy = false));
+    }, renewIntervalMs);
+    timer.unref();
+    return {
+      release: (released: readonly string[]) => released.forEach((id) => renewing.delete(id)),
+      stop: () => clearInterval(timer),
+    };
   }
 
-  /** Delivery counts of the given entries, now owned by this consumer. */
-  async function deliveryCounts(ids: readonly string[]): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    if (ids.length === 0) return counts;
-    const sorted = [...ids].sort(compareStreamIds);
-    const rows = (await redis.xpending(
-      config.streamKey,
-      config.consumerGroup,
-      sorted[0]!,
-      sorted[sorted.length - 1]!,
-      Math.max(ids.length, config.batchSize),
-      config.consumerName,
-    )) as [string, string, number, number][];
-    for (const [id, , , delivered] of rows) counts.set(id, delivered);
-    return counts;
+  // ---------------------------------------------------------------------------------------------
+  // process, decide
+
+  /** The batch's verdicts, or undefined when it ran past BATCH_TIMEOUT_MS (it is given up). */
+  async function processWithinBudget(entries: readonly BatchEntry[]): Promise<BatchResult | undefined> {
+    const work = deps.processBatch(entries);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), config.batchTimeoutMs);
+    });
+    try {
+      const outcome = await Promise.race([work, timeout]);
+      if (outcome !== 'timeout') return outcome;
+      work.catch(() => undefined); // still running; its late result is not used
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
   }
+
+  function decideAll(entries: readonly BatchEntry[], result: BatchResult): Decided[] {
+    const at = now();
+    return entries.map((entry) => {
+      const verdict: Verdict = result.verdicts.get(entry.id) ?? {
+        action: 'fail',
+        error: new AppError('ERR_INTERNAL', 'the batch processor gave no verdict'),
+        cause: 'entry',
+      };
+      const decision = decide(verdict, decodeRetryState(entry.fields, entry.id), at, policy);
+      if (decision.action === 'defer' && decision.error.code === 'ERR_SHOP_UNREADABLE') {
+        const { platform = '?', shop_id: shopId = '?' } = fieldsToRecord(entry.fields);
+        health.shopUnreadable(platform, shopId, decision.error);
+      }
+      return { entry, decision };
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // apply
+
+  /** Runs a Redis step, waiting through a Redis outage (not through other errors, or a stop). */
+  async function whileRedisDown<T>(step: () => Promise<T>, holding: number): Promise<T> {
+    for (;;) {
+      try {
+        const result = await step();
+        health.recovered('redis');
+        return result;
+      } catch (error) {
+        if (stopping || !isRedisConnectionError(error)) throw error;
+        const appError = new AppError('ERR_REDIS_UNAVAILABLE', errorInfo(error).message, { cause: error });
+        await pause(health.outageDelay('redis', appError, holding));
+      }
+    }
+  }
+
+  async function publishChanges(changes: readonly ChangeNotification[]): Promise<void> {
+    if (changes.length === 0) return;
+    const pipeline = deps.redis.pipeline();
+    for (const change of changes) {
+      pipeline.xadd(
+        config.changesStreamKey,
+        'MAXLEN',
+        '~',
+        config.streamMaxLen,
+        '*',
+        ...encodeChangeNotification(change),
+      );
+    }
+    const results = await pipeline.exec();
+    const failed = results?.find(([error]) => error);
+    if (failed) throw failed[0]!;
+  }
+
+  /**
+   * Dead letters go to `sync_failures` first: when MongoDB refuses, those entries are held
+   * instead (retried with the batch once it is back), never acked without their record.
+   */
+  async function recordDeadLetters(decided: Decided[]): Promise<Decided[]> {
+    const dead = decided.filter((d) => d.decision.action === 'dead');
+    if (dead.length === 0) return decided;
+    try {
+      await deps.failures.record(dead.map(toDeadLetter));
+      return decided;
+    } catch (error) {
+      const hold: Decision = {
+        action: 'hold',
+        error: new AppError(
+          'ERR_MONGO_UNAVAILABLE',
+          `recording dead letters failed: ${errorInfo(error).message}`,
+        ),
+      };
+      return decided.map((d) => (d.decision.action === 'dead' ? { entry: d.entry, decision: hold } : d));
+    }
+  }
+
+  /** Notifies, records dead letters, settles; answers what is held for another try. */
+  async function applyDecisions(
+    decided: Decided[],
+    changes: readonly ChangeNotification[],
+  ): Promise<Decided[]> {
+    // Notify after the write and before the ack: a notification lost to a crash right here is
+    // sent again when the entry is redelivered (process-batch).
+    await whileRedisDown(() => publishChanges(changes), decided.length);
+    const final = await recordDeadLetters(decided);
+    const held = final.filter((d) => d.decision.action === 'hold');
+    const settling = final.filter((d) => d.decision.action !== 'hold');
+    const deadAt = now();
+    const settlements = settling.map((d) => toSettlement(d, deadAt));
+    const applied = await whileRedisDown(() => group.settle(settlements), decided.length);
+    reportSettled(settling, applied);
+    return held;
+  }
+
+  function reportSettled(settled: Decided[], applied: boolean[]): void {
+    const counts: Record<string, number> = {};
+    settled.forEach(({ entry, decision }, i) => {
+      const outcome = applied[i] ? OUTCOME_OF[decision.action] : 'lost';
+      counts[outcome] = (counts[outcome] ?? 0) + 1;
+      if (!applied[i] || decision.action === 'ack') return;
+      const context = {
+        stream_id: entry.id,
+        deliveries: entry.deliveries,
+        err: (decision as { error: AppError }).error.toJSON(),
+      };
+      if (decision.action === 'dead') log.error(context, 'entry dead-lettered');
+      else
+        log.debug(
+          { ...context, due_at: (decision as { dueAt: number }).dueAt },
+          `entry scheduled (${decision.action})`,
+        );
+    });
+    if (counts.lost)
+      log.warn({ count: counts.lost }, 'verdicts dropped: another worker owns those entries now');
+    for (const [outcome, count] of Object.entries(counts)) metrics?.entries.inc({ outcome }, count);
+  }
+
+  /** On shutdown, held entries go back to the schedule at once, so no delivery is counted for them. */
+  async function release(held: Decided[]): Promise<void> {
+    const at = now();
+    const settlements: Settlement[] = held.map(({ entry }) => ({
+      id: entry.id,
+      type: 'retry',
+      dueAt: at,
+      fields: withRetryState(entry.fields, decodeRetryState(entry.fields, entry.id)),
+    }));
+    await group.settle(settlements).catch((error: unknown) => {
+      log.warn(
+        { err: errorInfo(error), count: held.length },
+        'could not release held entries; they stay pending',
+      );
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // the batch
+
+  async function runBatch(entries: BatchEntry[]): Promise<void> {
+    const started = process.hrtime.bigint();
+    metrics?.entries.inc({ outcome: 'read' }, entries.length);
+    const renewal = keepClaimed(entries.map((e) => e.id));
+    try {
+      let decided: Decided[] = entries
+        .filter((entry) => entry.deliveries > config.maxDeliveries)
+        .map((entry) => ({
+          entry,
+          decision: { action: 'dead', error: deliveryLimitError(entry, config.maxDeliveries) },
+        }));
+      let todo = entries.filter((entry) => entry.deliveries <= config.maxDeliveries);
+      for (;;) {
+        let changes: ChangeNotification[] = [];
+        if (todo.length > 0) {
+          const result = await processWithinBudget(todo);
+          if (result) {
+            decided.push(...decideAll(todo, result));
+            changes = result.changes;
+            recordStats(result);
+          } else {
+            giveUp(todo, renewal);
+          }
+        }
+        const held = await applyDecisions(decided, changes);
+        if (held.length === 0) {
+          health.recovered('mongodb');
+          return;
+        }
+        if (stopping) return await release(held);
+        metrics?.entries.inc({ outcome: 'held' }, held.length);
+        renewal.release(decided.filter((d) => d.decision.action !== 'hold').map((d) => d.entry.id));
+        const error = (held[0]!.decision as { error: AppError }).error;
+        await pause(
+          health.outageDelay(
+            error.code === 'ERR_REDIS_UNAVAILABLE' ? 'redis' : 'mongodb',
+            error,
+            held.length,
+          ),
+        );
+        todo = held.map((d) => ({ ...d.entry, heldBefore: true }));
+        decided = [];
+      }
+    } finally {
+      renewal.stop();
+      metrics?.batchDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  function giveUp(entries: readonly BatchEntry[], renewal: { release(ids: readonly string[]): void }): void {
+    renewal.release(entries.map((e) => e.id));
+    metrics?.entries.inc({ outcome: 'abandoned' }, entries.length);
+    log.error(
+      { count: entries.length, batch_timeout_ms: config.batchTimeoutMs },
+      'batch ran past BATCH_TIMEOUT_MS; its entries are left to be reclaimed as stalled',
+    );
+  }
+
+  function recordStats(result: BatchResult): void {
+    if (!metrics) return;
+    metrics.apiIds.inc({ decision: 'fetched' }, result.stats.fetched);
+    metrics.apiIds.inc({ decision: 'up_to_date' }, result.stats.upToDate);
+    metrics.detailCalls.inc(result.stats.detailCalls);
+    metrics.documentsWritten.inc(result.stats.written);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // housekeeping: due retries, trimming, stalled entries
 
   async function reclaim(): Promise<void> {
     let cursor = '0-0';
-    // Bounded per round so new entries are not starved by a large pending list.
-    for (let round = 0; round < 10 && !stopping; round++) {
-      const [next, claimed] = (await redis.xautoclaim(
-        config.streamKey,
-        config.consumerGroup,
-        config.consumerName,
-        config.claimIdleMs,
-        cursor,
-        'COUNT',
-        config.batchSize,
-      )) as [string, [string, string[] | null][]];
-      const live = claimed.filter((c): c is [string, string[]] => c[1] !== null);
-      if (live.length > 0) {
-        const counts = await deliveryCounts(live.map(([id]) => id));
-        log.info({ count: live.length }, 'reclaimed idle pending entries');
-        await handleBatch(live.map(([id, fields]) => ({ id, fields, deliveries: counts.get(id) ?? 1 })));
+    for (let round = 0; round < MAX_RECLAIM_ROUNDS && !stopping; round++) {
+      const claim = await group.claimStalled(config.claimIdleMs, cursor, config.batchSize);
+      if (claim.deleted.length > 0) await recordDeleted(claim.deleted);
+      if (claim.entries.length > 0) {
+        log.info({ count: claim.entries.length }, 'reclaimed entries of a stalled worker');
+        metrics?.entries.inc({ outcome: 'reclaimed' }, claim.entries.length);
+        await runBatch(claim.entries);
       }
-      cursor = next;
+      cursor = claim.next;
       if (cursor === '0-0') break;
     }
   }
 
-  async function handleBatch(entries: BatchEntry[]): Promise<void> {
-    const started = process.hrtime.bigint();
-    deps.metrics?.entries.inc({ outcome: 'read' }, entries.length);
-    const deadLetters: DeadLetter[] = [];
-    const fresh: BatchEntry[] = [];
-    for (const entry of entries) {
-      if (entry.deliveries > config.maxDeliveries) {
-        deadLetters.push({
-          entry,
-          error: new AppError(
-            'ERR_DELIVERY_LIMIT',
-            `delivered ${entry.deliveries} times (MAX_DELIVERIES ${config.maxDeliveries}) without completing`,
-          ),
-        });
-      } else {
-        fresh.push(entry);
-      }
-    }
+  /** Pending entries deleted from the stream (acked by the claim script) are never silent. */
+  async function recordDeleted(ids: string[]): Promise<void> {
+    metrics?.entries.inc({ outcome: 'trimmed' }, ids.length);
+    log.error(
+      { count: ids.length, stream_ids: ids.slice(0, 20) },
+      'pending entries were deleted from the stream unprocessed',
+    );
+    await deps.failures.recordDeleted(ids).catch((error: unknown) => {
+      log.error(
+        { err: errorInfo(error), stream_ids: ids },
+        'could not record deleted entries in sync_failures',
+      );
+    });
+  }
 
-    const result = await deps.processBatch(fresh);
-    const ackIds: string[] = [];
-    let pending = 0;
-    for (const entry of fresh) {
-      const verdict = result.verdicts.get(entry.id);
-      if (!verdict) {
-        pending++;
-      } else if (verdict.action === 'ack') {
-        ackIds.push(entry.id);
-      } else if (verdict.action === 'dead' || entry.deliveries >= config.maxDeliveries) {
-        deadLetters.push({ entry, error: verdict.error });
-      } else {
-        pending++;
-        log.warn(
-          { stream_id: entry.id, deliveries: entry.deliveries, err: verdict.error.toJSON() },
-          'entry left pending',
-        );
-      }
+  async function housekeeping(): Promise<void> {
+    const at = now();
+    if (at >= next.promote) {
+      const promoted = await group.promoteDueRetries(at, config.batchSize);
+      if (promoted > 0) log.debug({ count: promoted }, 'due retries back in the stream');
+      next.promote =
+        promoted === config.batchSize ? at : at + (deps.promoteIntervalMs ?? PROMOTE_INTERVAL_MS);
     }
-
-    // Notify downstream after the write and before the ack. A notification lost to a crash
-    // right here is sent again when the entry is redelivered (see process-batch).
-    if (result.changes.length > 0) {
-      const pipeline = redis.pipeline();
-      for (const change of result.changes) {
-        pipeline.xadd(
-          config.changesStreamKey,
-          'MAXLEN',
-          '~',
-          config.streamMaxLen,
-          '*',
-          ...encodeChangeNotification(change),
-        );
-      }
-      const results = await pipeline.exec();
-      const failed = results?.find(([error]) => error);
-      if (failed) throw failed[0]!;
+    if (deps.trimmer && at >= next.trim) {
+      await deps.trimmer.trim();
+      next.trim = at + (deps.trimIntervalMs ?? TRIM_INTERVAL_MS);
     }
-    if (ackIds.length > 0) await redis.xack(config.streamKey, config.consumerGroup, ...ackIds);
-    if (deadLetters.length > 0) {
-      for (const { entry, error } of deadLetters) {
-        log.error(
-          { stream_id: entry.id, deliveries: entry.deliveries, err: error.toJSON() },
-          'entry dead-lettered',
-        );
-      }
-      await deps.deadLetter(deadLetters);
-    }
-
-    const metrics = deps.metrics;
-    if (metrics) {
-      metrics.entries.inc({ outcome: 'acked' }, ackIds.length);
-      metrics.entries.inc({ outcome: 'pending' }, pending);
-      metrics.entries.inc({ outcome: 'dead_lettered' }, deadLetters.length);
-      metrics.apiIds.inc({ decision: 'fetched' }, result.stats.fetched);
-      metrics.apiIds.inc({ decision: 'up_to_date' }, result.stats.upToDate);
-      metrics.detailCalls.inc(result.stats.detailCalls);
-      metrics.documentsWritten.inc(result.stats.written);
-      metrics.batchDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (at >= next.reclaim) {
+      await reclaim();
+      next.reclaim = now() + reclaimIntervalMs;
     }
   }
 
-  /** Consumer-group lag and pending count for the gauges (XINFO GROUPS). */
-  async function refreshGroupGauges(): Promise<void> {
-    const metrics = deps.metrics;
+  // ---------------------------------------------------------------------------------------------
+  // gauges and the loop
+
+  async function refreshGauges(): Promise<void> {
     if (!metrics) return;
-    const groups = (await redis.xinfo('GROUPS', config.streamKey)) as unknown[][];
-    for (const group of groups) {
-      const record: Record<string, unknown> = {};
-      for (let i = 0; i + 1 < group.length; i += 2) record[String(group[i])] = group[i + 1];
-      if (record.name !== config.consumerGroup) continue;
-      metrics.groupPending.set(Number(record.pending) || 0);
-      // lag is nil when Redis cannot compute it (e.g. after deletions): leave the last value.
-      if (record.lag !== null && record.lag !== undefined) metrics.groupLag.set(Number(record.lag) || 0);
+    const [lagAndPending, schedule] = await Promise.all([group.lagAndPending(), group.retrySchedule()]);
+    metrics.groupPending.set(lagAndPending.pending);
+    // lag is nil when Redis cannot compute it (e.g. after deletions): leave the last value.
+    if (lagAndPending.lag !== null) metrics.groupLag.set(lagAndPending.lag);
+    metrics.retryScheduled.set(schedule.size);
+    for (const dependency of ['mongodb', 'redis'] as const) {
+      metrics.dependencyUp.set({ dependency }, health.isUp(dependency) ? 1 : 0);
     }
   }
 
   async function loop(): Promise<void> {
-    await ensureConsumerGroup(redis, config.streamKey, config.consumerGroup);
-    log.info({ stream: config.streamKey, group: config.consumerGroup }, 'worker started');
-    let nextReclaimAt = 0;
+    await group.ensure();
+    log.info('worker started');
     let failures = 0;
     while (!stopping) {
       try {
-        if (Date.now() >= nextReclaimAt) {
-          await reclaim();
-          nextReclaimAt = Date.now() + reclaimIntervalMs;
-        }
+        await housekeeping();
         if (stopping) break;
-        const entries = await readNew();
-        if (entries.length > 0) await handleBatch(entries);
+        const entries = await group.readNew(config.batchSize, blockMs);
+        if (entries.length > 0) await runBatch(entries);
         failures = 0;
       } catch (error) {
         if (stopping) break;
         failures++;
-        const message = error instanceof Error ? error.message : String(error);
-        if (message.includes('NOGROUP')) {
+        if (errorInfo(error).message.includes('NOGROUP')) {
           // Redis lost the group (restart without persistence): recreate it and carry on.
           log.warn('consumer group missing; recreating it');
-          await ensureConsumerGroup(redis, config.streamKey, config.consumerGroup).catch(() => undefined);
+          await group.ensure().catch(() => undefined);
         } else {
-          log.error({ err: toAppError(error).toJSON(), failures }, 'batch failed; entries stay pending');
+          log.error({ err: errorInfo(error), failures }, 'worker step failed; entries stay pending');
         }
         await pause(Math.min(100 * 2 ** Math.min(failures, 6), 5_000));
       }
@@ -274,10 +476,10 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   return {
     run() {
-      if (!running && deps.metrics) {
+      if (!running && metrics) {
         // On a timer, not in the loop: a long batch must not freeze what ops see.
         gaugeTimer = setInterval(() => {
-          refreshGroupGauges().catch(() => undefined);
+          refreshGauges().catch(() => undefined);
         }, deps.gaugeIntervalMs ?? GAUGE_INTERVAL_MS);
         gaugeTimer.unref();
       }
@@ -301,12 +503,43 @@ export function createWorker(deps: WorkerDeps): Worker {
       })();
       return closing;
     },
+    health: () => health.report(),
   };
 }
 
-function compareStreamIds(a: string, b: string): number {
-  const [aMs, aSeq] = a.split('-').map(BigInt) as [bigint, bigint];
-  const [bMs, bSeq] = b.split('-').map(BigInt) as [bigint, bigint];
-  if (aMs !== bMs) return aMs < bMs ? -1 : 1;
-  return aSeq === bSeq ? 0 : aSeq < bSeq ? -1 : 1;
+const OUTCOME_OF: Record<Decision['action'], string> = {
+  ack: 'acked',
+  retry: 'retried',
+  defer: 'deferred',
+  dead: 'dead_lettered',
+  hold: 'held',
+};
+
+function toDeadLetter({ entry, decision }: Decided): DeadLetter {
+  return { entry, error: (decision as { error: AppError }).error };
+}
+
+function toSettlement(decided: Decided, deadAt: number): Settlement {
+  const { entry, decision } = decided;
+  switch (decision.action) {
+    case 'ack':
+      return { id: entry.id, type: 'ack' };
+    case 'retry':
+    case 'defer':
+      return {
+        id: entry.id,
+        type: 'retry',
+        dueAt: decision.dueAt,
+        fields: withRetryState(entry.fields, decision.state),
+      };
+    case 'dead':
+      return { id: entry.id, type: 'dead', fields: deadLetterFields(toDeadLetter(decided), deadAt) };
+    case 'hold':
+      throw new Error('a held entry is not settled');
+  }
+}
+
+function errorInfo(error: unknown): { message: string; code?: string } {
+  if (error instanceof AppError) return error.toJSON();
+  return { message: error instanceof Error ? error.message : String(error) };
 }

@@ -161,13 +161,29 @@ export const VARIABLES = [
   {
     name: 'MAX_DELIVERIES',
     default: '5',
-    description: 'deliveries before an entry is dead-lettered',
+    description:
+      'deliveries that ended without an outcome (the worker died or hung) before an entry is dead-lettered',
     schema: integer(1, 1000),
   },
   {
     name: 'CLAIM_IDLE_MS',
     default: '60000',
-    description: 'idle time before another worker reclaims a pending entry',
+    description:
+      'idle time before another worker reclaims a pending entry; a live worker renews its entries every third of it',
+    schema: integer(1000, 86_400_000),
+  },
+  {
+    name: 'RETRY_WINDOW_MS',
+    default: '86400000',
+    description:
+      "how long an entry's own retryable failure is retried (with growing delay) before it is dead-lettered; outages do not count",
+    schema: integer(1000, 30 * 86_400_000),
+  },
+  {
+    name: 'BATCH_TIMEOUT_MS',
+    default: '300000',
+    description:
+      'longest one batch may take; a batch past it is given up and its entries are reclaimed as stalled',
     schema: integer(1000, 86_400_000),
   },
   {
@@ -361,6 +377,8 @@ export interface Config {
   detailBatchSize: number;
   maxDeliveries: number;
   claimIdleMs: number;
+  retryWindowMs: number;
+  batchTimeoutMs: number;
   dedupeTtlSeconds: number;
   bodyLimitBytes: number;
   webhookRateLimitPerMinute: number;
@@ -489,6 +507,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     detailBatchSize: d.DETAIL_BATCH_SIZE,
     maxDeliveries: d.MAX_DELIVERIES,
     claimIdleMs: d.CLAIM_IDLE_MS,
+    retryWindowMs: d.RETRY_WINDOW_MS,
+    batchTimeoutMs: d.BATCH_TIMEOUT_MS,
     dedupeTtlSeconds: d.DEDUPE_TTL_SECONDS,
     bodyLimitBytes: d.BODY_LIMIT_BYTES,
     webhookRateLimitPerMinute: d.WEBHOOK_RATE_LIMIT_PER_MINUTE,

@@ -99,6 +99,18 @@ export async function closeRedis(client: Redis, timeoutMs = 2_000): Promise<void
   }
 }
 
+/**
+ * True when `error` says Redis could not be reached or did not answer (as opposed to Redis
+ * refusing a command): worth waiting for, not a reason to give up on the work.
+ */
+export function isRedisConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'MaxRetriesPerRequestError') return true;
+  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Command timed out|Stream isn't writeable|enableOfflineQueue|LOADING/i.test(
+    error.message,
+  );
+}
+
 /** True when Redis answers PING within the client's timeouts. */
 export async function pingRedis(client: Redis): Promise<boolean> {
   try {

@@ -100,6 +100,64 @@ export function decodeStreamEntry(fields: readonly string[] | Record<string, str
   return event;
 }
 
+/**
+ * Retry bookkeeping a re-queued entry carries beside CONTRACT §4's fields. A retry is the same
+ * event appended again (the worker acks the failed copy and moves it to the retry schedule), so
+ * what the entry has been through travels with it; a first delivery has none of these fields.
+ */
+export interface RetryState {
+  /** Stream id of the entry's first copy (for tracing; stays the same across retries). */
+  retry_of: string;
+  /** Real attempts that failed for this entry's own reasons: they spend RETRY_WINDOW_MS. */
+  attempts: number;
+  /** unix ms of the first such failure; 0 while there was none. */
+  first_failed_at: number;
+  /** Consecutive times it waited for an unavailable dependency (its marketplace, its shop's record). */
+  deferrals: number;
+  last_error_code: string;
+  last_error_message: string;
+}
+
+const RETRY_FIELDS = [
+  'retry_of',
+  'attempts',
+  'first_failed_at',
+  'deferrals',
+  'last_error_code',
+  'last_error_message',
+] as const satisfies readonly (keyof RetryState)[];
+
+/** The retry state of an entry; a first copy (no retry fields) starts from scratch. */
+export function decodeRetryState(fields: readonly string[], streamId: string): RetryState {
+  const record = fieldsToRecord(fields);
+  const count = (value: string | undefined) => (value && /^\d{1,16}$/.test(value) ? Number(value) : 0);
+  return {
+    retry_of: record.retry_of || streamId,
+    attempts: count(record.attempts),
+    first_failed_at: count(record.first_failed_at),
+    deferrals: count(record.deferrals),
+    last_error_code: record.last_error_code ?? '',
+    last_error_message: record.last_error_message ?? '',
+  };
+}
+
+/** True when the entry is a retried copy (it carries retry fields). */
+export function isRetriedCopy(fields: readonly string[]): boolean {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'retry_of') return true;
+  return false;
+}
+
+/** The entry's fields with its retry state replaced (other fields kept, in order). */
+export function withRetryState(fields: readonly string[], state: RetryState): string[] {
+  const retryFields = new Set<string>(RETRY_FIELDS);
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (!retryFields.has(fields[i]!)) kept.push(fields[i]!, fields[i + 1]!);
+  }
+  for (const name of RETRY_FIELDS) kept.push(name, String(state[name]));
+  return kept;
+}
+
 /** Extra fields of a dead-letter entry (CONTRACT §4), added to the original entry's fields. */
 export interface DeadLetterInfo {
   original_id: string;

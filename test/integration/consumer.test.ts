@@ -144,7 +144,7 @@ describe('worker', () => {
     });
   });
 
-  it('leaves only the failing shop pending while its marketplace answers 5xx, and completes after recovery', async () => {
+  it('defers only the failing shop while its marketplace answers 5xx, spending nothing, and completes after recovery', async () => {
     p = await createPipeline();
     const pipeline = p;
     const healthy = await pipeline.addShop('tiktok');
@@ -160,8 +160,9 @@ describe('worker', () => {
 
     const collection = await orders(pipeline);
     await waitFor(async () => (await collection.countDocuments({ shop_id: healthy })) === 20);
-    const state = await pipeline.groupState();
-    expect(state.pending).toBe(20);
+    // The failing shop's entries wait in the retry schedule, acked: no delivery is counted.
+    await waitFor(async () => (await pipeline.groupState()).waiting === 20);
+    expect((await pipeline.groupState()).pending).toBe(0);
     expect(await collection.countDocuments({ shop_id: failing })).toBe(0);
 
     pipeline.fake.knobs.failShop('tiktok', failing, null);
@@ -170,13 +171,13 @@ describe('worker', () => {
     expect(await pipeline.env.redis().xlen(pipeline.env.config.deadLetterStreamKey)).toBe(0);
   });
 
-  it('dead-letters a poison entry after MAX_DELIVERIES with a sync_failures document, and dlq replay brings it back', async () => {
-    p = await createPipeline({ MAX_DELIVERIES: '3' });
+  it('dead-letters an entry whose own failure lasts past RETRY_WINDOW_MS, with its last error, and dlq replay brings it back', async () => {
+    p = await createPipeline({ RETRY_WINDOW_MS: '2000' });
     const pipeline = p;
     const shopId = await pipeline.addShop('tiktok');
-    const [order] = pipeline.fake.seedOrders('tiktok', shopId, 1) as [Json];
-    pipeline.fake.knobs.failShop('tiktok', shopId, { status: 500 });
-    await pipeline.enqueue([orderEvent('tiktok', shopId, order)]);
+    // The webhook announces an order the marketplace does not show (yet): not found, retried.
+    const missing: Json = { id: '576486316948491234', update_time: 1_700_000_000 };
+    await pipeline.enqueue([orderEvent('tiktok', shopId, missing)]);
     await pipeline.startWorker();
 
     const { config } = pipeline.env;
@@ -184,25 +185,28 @@ describe('worker', () => {
     await waitFor(async () => (await redis.xlen(config.deadLetterStreamKey)) === 1, 15_000);
     await pipeline.drained();
     const [dead] = await listDeadLetters(redis, config, 10);
-    expect(dead?.fields).toMatchObject({
-      entity_id: String(order.id),
-      deliveries: '3',
-      error_code: 'ERR_MARKETPLACE_TRANSIENT',
-    });
+    expect(dead?.fields).toMatchObject({ entity_id: missing.id, error_code: 'ERR_ENTITY_NOT_FOUND' });
+    expect(dead?.fields.error_message).toMatch(/gave up after \d+ attempts/);
+    // Retried several times, each a first delivery of a new copy: no delivery limit involved.
+    expect(Number(dead?.fields.attempts)).toBeGreaterThanOrEqual(2);
+    expect(dead?.fields.deliveries).toBe('1');
     const { db } = await pipeline.env.mongo();
-    const failure = await db.collection('sync_failures').findOne({ entity_id: String(order.id) });
+    const failure = await db.collection('sync_failures').findOne({ entity_id: missing.id });
     expect(failure).toMatchObject({
       platform: 'tiktok',
       shop_id: shopId,
-      deliveries: 3,
-      error: { code: 'ERR_MARKETPLACE_TRANSIENT' },
+      error: { code: 'ERR_ENTITY_NOT_FOUND' },
     });
 
-    pipeline.fake.knobs.failShop('tiktok', shopId, null);
+    // The order appears at the marketplace; replaying the dead letter stores it.
+    pipeline.fake.seedOrders('tiktok', shopId, 1, () => ({
+      id: missing.id,
+      update_time: missing.update_time,
+    }));
     const replay = await replayDeadLetters(redis, config, [dead!.id]);
     expect(replay.replayed).toHaveLength(1);
     await pipeline.drained();
-    expect(await (await orders(pipeline)).findOne({ order_id: order.id })).toMatchObject({
+    expect(await (await orders(pipeline)).findOne({ order_id: missing.id })).toMatchObject({
       sync_source: 'replay',
     });
     expect(await redis.xlen(config.deadLetterStreamKey)).toBe(0);

@@ -23,9 +23,10 @@ export interface Pipeline {
   enqueue(events: readonly StreamEvent[]): Promise<void>;
   /** A worker on its own runtime (its own connections), as a separate process would have. */
   startWorker(options?: { consumerName?: string; tuning?: WorkerTuning; runtime?: Runtime }): Promise<Worker>;
-  /** Waits until every entry was delivered and acknowledged (lag 0, pending 0). */
+  /** Waits until every entry was delivered and acknowledged, none waiting for a retry. */
   drained(timeoutMs?: number): Promise<void>;
-  groupState(): Promise<{ lag: number | null; pending: number }>;
+  /** lag and pending of the group; `waiting`: entries in the retry schedule. */
+  groupState(): Promise<{ lag: number | null; pending: number; waiting: number }>;
   cleanup(): Promise<void>;
 }
 
@@ -103,7 +104,7 @@ export async function createPipeline(overrides: Record<string, string> = {}): Pr
 
   const groupState = async () => {
     const summary = await pendingSummary(redis, env.config, 1);
-    return { lag: summary.lag, pending: summary.pending };
+    return { lag: summary.lag, pending: summary.pending, waiting: summary.retries.waiting };
   };
 
   return {
@@ -151,7 +152,7 @@ export async function createPipeline(overrides: Record<string, string> = {}): Pr
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const state = await groupState();
-        if (state.lag === 0 && state.pending === 0) return;
+        if (state.lag === 0 && state.pending === 0 && state.waiting === 0) return;
         if (Date.now() > deadline)
           throw new Error(`not drained after ${timeoutMs} ms: ${JSON.stringify(state)}`);
         await new Promise((r) => setTimeout(r, 50));

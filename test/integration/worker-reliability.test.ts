@@ -1,0 +1,275 @@
+/**
+ * Issue 10: nothing lost, nothing stuck — the worker under outages, slow batches, races and
+ * interleaved pending lists. Real Redis, the harness MongoDB (cut through a TCP proxy), the fake
+ * marketplace over HTTP (slowed down, failing on purpose), workers on their own connections.
+ */
+import { afterEach, describe, expect, inject, it } from 'vitest';
+
+import { createBatchProcessor } from '../../src/consumer/process-batch.js';
+import { ensureConsumerGroup } from '../../src/consumer/worker.js';
+import { createEntityStore } from '../../src/shared/store/entities.js';
+import { fieldsToRecord, type StreamEvent } from '../../src/shared/stream.js';
+import { silentLogger } from '../support/context.js';
+import { FAKE_ENDPOINTS, type Json } from '../support/fake-marketplace/index.js';
+import { createPipeline, orderEvent, type Pipeline } from '../support/pipeline.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+let p: Pipeline | undefined;
+let proxy: TcpProxy | undefined;
+
+afterEach(async () => {
+  await p?.cleanup();
+  await proxy?.close();
+  p = undefined;
+  proxy = undefined;
+});
+
+async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function deadLetters(pipeline: Pipeline): Promise<Record<string, string>[]> {
+  const entries = await pipeline.env.redis().xrange(pipeline.env.config.deadLetterStreamKey, '-', '+');
+  return entries.map(([, fields]) => fieldsToRecord(fields));
+}
+
+function productEvent(shopId: string, product: Json): StreamEvent {
+  return {
+    platform: 'tiktok',
+    shop_id: shopId,
+    kind: 'product',
+    entity_id: String(product.id),
+    version: Number(product.update_time),
+    event_id: `evt-product-${String(product.id)}`,
+    event_type: '5',
+    source: 'webhook',
+    received_at: Date.now(),
+    payload: '{}',
+  };
+}
+
+describe('issue 10: the worker under outages, slow batches and races', () => {
+  it('issue 10 #1: an outage spends the delivery budget — MongoDB cut for longer than MAX_DELIVERIES × CLAIM_IDLE_MS dead-letters nothing and stores everything after', async () => {
+    const mongoUrl = new URL(inject('mongoUrl'));
+    proxy = await startTcpProxy(mongoUrl.hostname, Number(mongoUrl.port));
+    p = await createPipeline({
+      MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true&serverSelectionTimeoutMS=500`,
+      CLAIM_IDLE_MS: '1000',
+      MAX_DELIVERIES: '2',
+    });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const seeded = pipeline.fake.seedOrders('tiktok', shopId, 10);
+    await pipeline.startWorker();
+
+    proxy.cut();
+    await pipeline.enqueue(seeded.map((o) => orderEvent('tiktok', shopId, o)));
+    await sleep(8_000); // 4 × MAX_DELIVERIES × CLAIM_IDLE_MS
+    proxy.restore();
+
+    await pipeline.drained(20_000);
+    const { db } = await pipeline.env.mongo(); // direct, not through the proxy
+    expect(await db.collection('orders').countDocuments()).toBe(10);
+    expect(await deadLetters(pipeline)).toEqual([]);
+  }, 40_000);
+
+  it('issue 10 #2: in-flight entries are stolen — a batch slower than CLAIM_IDLE_MS stays with its live worker: one fetch per order, nothing dead', async () => {
+    p = await createPipeline({ CLAIM_IDLE_MS: '1000', MAX_DELIVERIES: '2' });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const seeded = pipeline.fake.seedOrders('tiktok', shopId, 30);
+    pipeline.fake.knobs.setLatency(2_500);
+    await pipeline.enqueue(seeded.map((o) => orderEvent('tiktok', shopId, o)));
+    // Three workers; whichever reads the batch holds it for 2.5 s, past CLAIM_IDLE_MS.
+    for (const name of ['w1', 'w2', 'w3']) await pipeline.startWorker({ consumerName: name });
+
+    await pipeline.drained(20_000);
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('orders').countDocuments()).toBe(30);
+    expect(await deadLetters(pipeline)).toEqual([]);
+    const requested = pipeline.fake.calls.ids({
+      platform: 'tiktok',
+      endpoint: FAKE_ENDPOINTS.tiktok.orderDetail,
+    });
+    expect(requested.flat().sort()).toEqual(seeded.map((o) => String(o.id)).sort());
+  }, 40_000);
+
+  it('issue 10 #5: delivery counts are under-counted — 200 entries past MAX_DELIVERIES interleaved with 200 fresh ones of the same consumer are all dead-lettered', async () => {
+    p = await createPipeline({ BATCH_SIZE: '100', CLAIM_IDLE_MS: '60000', MAX_DELIVERIES: '5' });
+    const pipeline = p;
+    const { config } = pipeline.env;
+    const redis = pipeline.env.redis();
+    const shopId = await pipeline.addShop('tiktok');
+    const seeded = pipeline.fake.seedOrders('tiktok', shopId, 400);
+    await ensureConsumerGroup(redis, config.streamKey, config.consumerGroup);
+    await pipeline.enqueue(seeded.map((o) => orderEvent('tiktok', shopId, o)));
+
+    // One consumer owns all 400: every other one has failed 10 times and is long idle (poison);
+    // the rest were just delivered (in flight elsewhere in its history, not idle).
+    const consumer = 'same-consumer';
+    const read = (await redis.xreadgroup(
+      'GROUP',
+      config.consumerGroup,
+      consumer,
+      'COUNT',
+      400,
+      'STREAMS',
+      config.streamKey,
+      '>',
+    )) as [string, [string, string[]][]][];
+    const ids = read[0]![1].map(([id]) => id);
+    const poison = ids.filter((_, i) => i % 2 === 0);
+    await redis.xclaim(
+      config.streamKey,
+      config.consumerGroup,
+      consumer,
+      0,
+      ...poison,
+      'IDLE',
+      3_600_000,
+      'RETRYCOUNT',
+      10,
+    );
+
+    await pipeline.startWorker({ consumerName: consumer });
+    await waitFor(async () => (await redis.xlen(config.deadLetterStreamKey)) >= 200, 15_000).catch(
+      () => undefined,
+    );
+    const dead = await deadLetters(pipeline);
+    expect(dead).toHaveLength(200);
+    expect(new Set(dead.map((d) => d.original_id))).toEqual(new Set(poison));
+    for (const letter of dead) {
+      expect(letter).toMatchObject({ error_code: 'ERR_DELIVERY_LIMIT', deliveries: '11' });
+    }
+  }, 40_000);
+
+  it('issue 10 #6: a lost change notification is never resent — a redelivered entry whose refetch writes nothing notifies again', async () => {
+    p = await createPipeline({ CLAIM_IDLE_MS: '1000' });
+    const pipeline = p;
+    const { config } = pipeline.env;
+    const redis = pipeline.env.redis();
+    const shopId = await pipeline.addShop('shopee');
+    const [order] = pipeline.fake.seedOrders('shopee', shopId, 1) as [Json];
+    // A tracking-number push: no version, so every delivery fetches the order.
+    const event = orderEvent('shopee', shopId, order, { version: 0, event_type: '4' });
+    await ensureConsumerGroup(redis, config.streamKey, config.consumerGroup);
+    await pipeline.enqueue([event]);
+
+    // A worker reads it, writes the order, and dies before notifying: its changes are dropped.
+    const read = (await redis.xreadgroup(
+      'GROUP',
+      config.consumerGroup,
+      'crashed',
+      'COUNT',
+      1,
+      'STREAMS',
+      config.streamKey,
+      '>',
+    )) as [string, [string, string[]][]][];
+    const [id, fields] = read[0]![1][0]!;
+    const { db } = await pipeline.env.mongo();
+    const processBatch = createBatchProcessor({
+      adapters: pipeline.runtime.adapters,
+      shops: pipeline.runtime.shops,
+      entities: createEntityStore({ db }),
+      logger: silentLogger,
+      timezoneOffset: '+07:00',
+      shopConcurrency: 1,
+      detailBatchSize: 50,
+    });
+    const first = await processBatch([{ id, fields, deliveries: 1 }]);
+    expect(first.changes).toHaveLength(1);
+    expect(await db.collection('orders').countDocuments()).toBe(1);
+
+    // Another worker reclaims it after CLAIM_IDLE_MS: nothing to write, but downstream must hear.
+    await pipeline.startWorker();
+    await pipeline.drained();
+    const changes = await redis.xrange(config.changesStreamKey, '-', '+');
+    expect(changes.map(([, f]) => fieldsToRecord(f))).toEqual([
+      expect.objectContaining({ entity_id: String(order.order_sn), version: String(order.update_time) }),
+    ]);
+  });
+
+  it('issue 10 #7: one refused sub-call dead-letters a whole shop group — one 403 on one TikTok product fails only that product', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const products = pipeline.fake.seedProducts('tiktok', shopId, 20);
+    const refused = String(products[7]!.id);
+    pipeline.fake.knobs.failNext(
+      { status: 403 },
+      { platform: 'tiktok', endpoint: FAKE_ENDPOINTS.tiktok.productDetail, id: refused, times: 100 },
+    );
+    await pipeline.enqueue(products.map((product) => productEvent(shopId, product)));
+    await pipeline.startWorker();
+
+    await pipeline.drained();
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('products').countDocuments()).toBe(19);
+    const dead = await deadLetters(pipeline);
+    expect(dead).toEqual([
+      expect.objectContaining({ entity_id: refused, error_code: 'ERR_MARKETPLACE_REJECTED' }),
+    ]);
+  });
+
+  it('a 429 storm on one shop and a 500 storm on another: the third shop flows, the two complete after recovery, nothing dead', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const [healthy, limited, broken] = [
+      await pipeline.addShop('tiktok'),
+      await pipeline.addShop('tiktok'),
+      await pipeline.addShop('shopee'),
+    ];
+    const events = [
+      ...pipeline.fake.seedOrders('tiktok', healthy, 15).map((o) => orderEvent('tiktok', healthy, o)),
+      ...pipeline.fake.seedOrders('tiktok', limited, 15).map((o) => orderEvent('tiktok', limited, o)),
+      ...pipeline.fake.seedOrders('shopee', broken, 15).map((o) => orderEvent('shopee', broken, o)),
+    ];
+    pipeline.fake.knobs.failShop('tiktok', limited, { status: 429, retryAfter: 1 });
+    pipeline.fake.knobs.failShop('shopee', broken, { status: 500 });
+    await pipeline.enqueue(events);
+    await pipeline.startWorker();
+
+    const { db } = await pipeline.env.mongo();
+    const orders = db.collection('orders');
+    await waitFor(async () => (await orders.countDocuments({ shop_id: healthy })) === 15);
+    await sleep(3_000); // the storms go on; their entries wait without spending anything
+    expect(await orders.countDocuments({ shop_id: { $in: [limited, broken] } })).toBe(0);
+
+    pipeline.fake.knobs.failShop('tiktok', limited, null);
+    pipeline.fake.knobs.failShop('shopee', broken, null);
+    await pipeline.drained(30_000);
+    expect(await orders.countDocuments()).toBe(45);
+    expect(await deadLetters(pipeline)).toEqual([]);
+  }, 40_000);
+
+  it('a batch that hangs past BATCH_TIMEOUT_MS is given up and reclaimed; an entry that hangs every try dies after MAX_DELIVERIES', async () => {
+    p = await createPipeline({
+      BATCH_TIMEOUT_MS: '1000',
+      CLAIM_IDLE_MS: '1000',
+      MAX_DELIVERIES: '2',
+      MARKETPLACE_TIMEOUT_MS: '60000',
+    });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const [stuck] = pipeline.fake.seedOrders('tiktok', shopId, 1) as [Json];
+    pipeline.fake.knobs.failNext('hang', { platform: 'tiktok', id: String(stuck.id), times: 100 });
+    await pipeline.enqueue([orderEvent('tiktok', shopId, stuck)]);
+    await pipeline.startWorker();
+
+    await waitFor(async () => (await deadLetters(pipeline)).length === 1, 20_000);
+    const [letter] = await deadLetters(pipeline);
+    expect(letter).toMatchObject({
+      entity_id: String(stuck.id),
+      error_code: 'ERR_DELIVERY_LIMIT',
+      deliveries: '3',
+    });
+    await pipeline.drained();
+  }, 40_000);
+});
