@@ -106,6 +106,16 @@ describe('shop store', () => {
     expect((await store(key).get('tiktok', '7001'))?.refresh_token).toBe(REFRESH);
   });
 
+  it('loadTokens answers the stored tokens decrypted, or null for an unknown shop', async () => {
+    await addTikTok(store());
+    expect(await store().loadTokens('tiktok', '7001')).toEqual({
+      access_token: ACCESS,
+      refresh_token: REFRESH,
+      access_token_expires_at: EXPIRES,
+    });
+    expect(await store().loadTokens('shopee', '7001')).toBeNull();
+  });
+
   it('re-adding credentials without the key succeeds when the kept tokens are encrypted', async () => {
     await addTikTok(store(key));
     const { created } = await store(null).upsert({

@@ -24,7 +24,7 @@ import type { z } from 'zod';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Platform } from '../stream.js';
-import type { RateLimiter, TokenPersistence } from './types.js';
+import type { RateLimiter, RefreshLock, TokenPersistence } from './types.js';
 
 export type MarketplaceErrorCode = Extract<ErrorCode, `ERR_MARKETPLACE_${string}`>;
 
@@ -93,6 +93,8 @@ export interface HttpContextOptions {
 export interface MarketplaceClientOptions {
   limiter: RateLimiter;
   tokens: TokenPersistence;
+  /** Token refreshes single-flight across processes; without it, within this process only. */
+  refreshLock?: RefreshLock;
   logger: Logger;
   /** Not owned: closed by whoever created it. */
   dispatcher?: Dispatcher;

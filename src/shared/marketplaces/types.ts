@@ -137,6 +137,11 @@ export interface ShopTokens {
 /** Where refreshed tokens are persisted (the shops collection, encrypted at rest when configured). */
 export interface TokenPersistence {
   saveTokens(platform: Platform, shopId: string, tokens: ShopTokens): Promise<void>;
+  /**
+   * The tokens stored now (decrypted), or null when the shop is gone: what another process may
+   * have refreshed meanwhile.
+   */
+  loadTokens(platform: Platform, shopId: string): Promise<ShopTokens | null>;
 }
 
 export interface HeldRefreshLock {

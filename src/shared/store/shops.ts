@@ -243,6 +243,19 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       return (await find(filter)).map(publicOf);
     },
 
+    async loadTokens(platform, shopId) {
+      const document = await mongoCall(() =>
+        shops.findOne({ platform, shop_id: shopId }, { projection: { _id: 0 } }),
+      );
+      if (!document) return null;
+      const shop = open(decode(document));
+      return {
+        access_token: shop.access_token,
+        refresh_token: shop.refresh_token,
+        access_token_expires_at: shop.access_token_expires_at,
+      };
+    },
+
     async remove(platform, shopId) {
       const result = await mongoCall(() => shops.deleteOne({ platform, shop_id: shopId }));
       return result.deletedCount > 0;
