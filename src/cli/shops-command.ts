@@ -1,7 +1,8 @@
 /**
  * `market-ingest shops add | list | remove` (CONTRACT §1): shop credentials in the `shops`
  * collection. Thin: flags are checked here, everything else is the shop store's. `list` never
- * prints a token, only whether each is set and when the access token expires.
+ * prints a token, only whether each is set and when the access token expires; a malformed shop
+ * document is named on stderr (exit 1) while the others are listed.
  */
 import { resolveMongoUrl } from '../shared/config.js';
 import { isAppError } from '../shared/errors.js';
@@ -145,9 +146,14 @@ export const shopsListCommand: CommandSpec = {
   options: { json: { type: 'boolean' } },
   run(ctx) {
     return withShopStore(ctx, 'shops list', async (store) => {
-      const shops = await store.listPublic();
-      ctx.io.stdout(ctx.flags.json ? `${JSON.stringify(shops, null, 2)}\n` : table(shops, new Date()));
-      return EXIT_OK;
+      const { shops, unreadable } = await store.listPublic();
+      if (ctx.flags.json) ctx.io.stdout(`${JSON.stringify(shops, null, 2)}\n`);
+      else if (shops.length > 0 || unreadable.length === 0) ctx.io.stdout(table(shops, new Date()));
+      // A malformed document does not hide the others; it is named, and the exit code says so.
+      for (const { error } of unreadable) {
+        ctx.io.stderr(`market-ingest shops list: skipped: ${error.message}\n`);
+      }
+      return unreadable.length > 0 ? EXIT_FAILURE : EXIT_OK;
     });
   },
 };

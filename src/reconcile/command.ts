@@ -93,7 +93,7 @@ export const reconcileRunCommand: CommandSpec = {
           `${summary.listed} listed, ${summary.enqueued} enqueued\n`,
       );
       for (const error of summary.errors) {
-        io.stderr(`  ${error.platform}:${error.shop_id ?? '*'} ${error.code}: ${error.message}\n`);
+        io.stderr(`  ${error.platform ?? '*'}:${error.shop_id ?? '*'} ${error.code}: ${error.message}\n`);
       }
       return summary.status === 'succeeded' ? EXIT_OK : EXIT_FAILURE;
     } finally {

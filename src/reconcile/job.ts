@@ -4,7 +4,9 @@
  * the consumer — the one write path — fetches whatever MongoDB is missing or has stale.
  * Reconcile never writes orders itself.
  *
- * - One shop failing never stops the others; the run is recorded in `sync_runs`.
+ * - One shop failing never stops the others, nor does a shop document that cannot be read (it is
+ *   reported as a failed shop). The run is recorded in `sync_runs` and always finalised there:
+ *   a run that throws is recorded `failed` with its error.
  * - Enqueuing pauses while the consumer group's lag is above RECONCILE_MAX_LAG.
  * - Backfills go day by day with a checkpoint per shop and day, so an interrupted backfill
  *   resumes where it stopped; a completed one clears its checkpoints.
@@ -13,11 +15,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 
 import type { Config } from '../shared/config.js';
-import { toAppError } from '../shared/errors.js';
+import { toAppError, type AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AdapterRegistry, DetailKind, MarketplaceAdapter, Shop } from '../shared/marketplaces/types.js';
 import { COLLECTIONS } from '../shared/mongo.js';
 import type { Redis } from '../shared/redis.js';
+import type { ShopListing } from '../shared/store/shops.js';
 import { encodeStreamEntry, PLATFORMS, type Platform, type StreamEvent } from '../shared/stream.js';
 import { dayWindows, todayWindow, type DayWindow, type TimeWindow } from './window.js';
 
@@ -33,7 +36,15 @@ export type ReconcileConfig = Pick<
 >;
 
 export interface ShopSource {
-  listActive(platform?: Platform): Promise<Shop[]>;
+  /** The readable active shops, and those whose documents cannot be read (ERR_SHOP_UNREADABLE). */
+  listActiveIsolated(platform?: Platform): Promise<ShopListing<Shop>>;
+}
+
+/** A shop selected for the run whose document could not be read. */
+interface UnreadableTarget {
+  platform: Platform;
+  shop_id: string;
+  error: AppError;
 }
 
 export interface ReconcileDeps {
@@ -92,7 +103,8 @@ export interface RunSummary {
   pages: number;
   listed: number;
   enqueued: number;
-  errors: { platform: Platform; shop_id: string | null; code: string; message: string }[];
+  /** `platform` and `shop_id` are null for what concerns the whole run (e.g. it threw). */
+  errors: { platform: Platform | null; shop_id: string | null; code: string; message: string }[];
 }
 
 class StopRequested extends Error {}
@@ -172,21 +184,46 @@ export function createReconciler(deps: ReconcileDeps) {
     return counts;
   }
 
-  async function selectShops(request: RunRequest): Promise<{ adapter: MarketplaceAdapter; shop: Shop }[]> {
-    const selected: { adapter: MarketplaceAdapter; shop: Shop }[] = [];
+  /** The shops the request asks for, on enabled platforms; unreadable ones apart. */
+  async function selectShops(request: RunRequest): Promise<{
+    targets: { adapter: MarketplaceAdapter; shop: Shop }[];
+    unreadable: UnreadableTarget[];
+  }> {
+    const targets: { adapter: MarketplaceAdapter; shop: Shop }[] = [];
+    const unreadable: UnreadableTarget[] = [];
+    const wanted = (shopId: string) => !request.shopId || request.shopId === shopId;
     for (const platform of PLATFORMS) {
       const adapter = deps.adapters[platform];
       if (!adapter || (request.platform && request.platform !== platform)) continue;
-      for (const shop of await deps.shops.listActive(platform)) {
-        if (!request.shopId || request.shopId === shop.shop_id) selected.push({ adapter, shop });
+      const listing = await deps.shops.listActiveIsolated(platform);
+      for (const shop of listing.shops) if (wanted(shop.shop_id)) targets.push({ adapter, shop });
+      for (const bad of listing.unreadable) {
+        if (wanted(bad.shop_id)) unreadable.push({ platform, shop_id: bad.shop_id, error: bad.error });
       }
     }
-    return selected;
+    return { targets, unreadable };
+  }
+
+  /** A shop whose document cannot be read is a failed shop with its own error; the others go on. */
+  function reportUnreadable(summary: RunSummary, { platform, shop_id, error }: UnreadableTarget): void {
+    const report: ShopReport = {
+      platform,
+      shop_id,
+      status: 'failed',
+      pages: 0,
+      listed: 0,
+      enqueued: 0,
+      days_done: 0,
+      days_skipped: 0,
+      error: { code: error.code, message: error.message },
+    };
+    summary.shops.push(report);
+    summary.errors.push({ platform, shop_id, ...report.error! });
+    log.error({ platform, shop_id, err: error.toJSON() }, 'shop document unreadable; skipped');
   }
 
   async function run(request: RunRequest): Promise<RunSummary> {
     const startedAt = now();
-    const shouldStop = request.shouldStop ?? (() => false);
     const job = request.mode.type === 'today' ? 'reconcile' : 'backfill';
     const days: DayWindow[] =
       request.mode.type === 'days'
@@ -225,7 +262,18 @@ export function createReconciler(deps: ReconcileDeps) {
       errors: [],
     });
 
-    const targets = await selectShops(request);
+    return finalise(summary, () => reconcileAll(request, summary, { startedAt, days, window }));
+  }
+
+  /** The run's shops one after another, then lost webhooks; sets the summary's status. */
+  async function reconcileAll(
+    request: RunRequest,
+    summary: RunSummary,
+    { startedAt, days, window }: { startedAt: Date; days: DayWindow[]; window: TimeWindow },
+  ): Promise<void> {
+    const shouldStop = request.shouldStop ?? (() => false);
+    const { targets, unreadable } = await selectShops(request);
+    for (const shop of unreadable) reportUnreadable(summary, shop);
     // A backfill's checkpoints belong to its exact range and filter.
     const checkpointJob = `backfill:${createHash('sha256')
       .update(JSON.stringify([request.mode, request.platform ?? null, request.shopId ?? null]))
@@ -332,7 +380,44 @@ export function createReconciler(deps: ReconcileDeps) {
     if (request.mode.type === 'days' && summary.status === 'succeeded') {
       await checkpoints.deleteMany({ job: checkpointJob });
     }
-    await runs.updateOne(
+  }
+
+  /**
+   * Runs the work of a recorded run, then records how it ended. The record never stays
+   * `running`: a throw is recorded as `failed` with its error, then rethrown.
+   */
+  async function finalise(summary: RunSummary, work: () => Promise<void>): Promise<RunSummary> {
+    try {
+      await work();
+    } catch (error) {
+      const appError = toAppError(error);
+      summary.status = 'failed';
+      summary.errors.push({ platform: null, shop_id: null, code: appError.code, message: appError.message });
+      log.error({ run_id: summary.id, err: appError.toJSON() }, 'run failed');
+      await recordEnd(summary).catch((recordError: unknown) =>
+        log.error(
+          { run_id: summary.id, err: toAppError(recordError).toJSON() },
+          'could not record the failed run',
+        ),
+      );
+      throw error;
+    }
+    await recordEnd(summary);
+    log.info(
+      {
+        run_id: summary.id,
+        job: summary.job,
+        status: summary.status,
+        shops: summary.shops.length,
+        enqueued: summary.enqueued,
+      },
+      'run finished',
+    );
+    return summary;
+  }
+
+  async function recordEnd(summary: RunSummary): Promise<void> {
+    await db.collection(COLLECTIONS.syncRuns).updateOne(
       { run_id: summary.id },
       {
         $set: {
@@ -346,17 +431,6 @@ export function createReconciler(deps: ReconcileDeps) {
         },
       },
     );
-    log.info(
-      {
-        run_id: summary.id,
-        job,
-        status: summary.status,
-        shops: summary.shops.length,
-        enqueued: summary.enqueued,
-      },
-      'run finished',
-    );
-    return summary;
   }
 
   /** Webhooks the platform could not deliver (Shopee lost pushes): enqueue, then confirm. */

@@ -7,10 +7,10 @@ import { schedule, type ScheduledTask } from 'node-cron';
 
 import type { Config } from '../shared/config.js';
 import { toAppError } from '../shared/errors.js';
+import { tryAcquireLease } from '../shared/lock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Redis } from '../shared/redis.js';
 import type { Reconciler, RunRequest, RunSummary } from './job.js';
-import { tryAcquireLease } from './lock.js';
 
 export const LEASE_TTL_MS = 60_000;
 

@@ -7,7 +7,9 @@ import type { Config } from './config.js';
 import { resolveMongoUrl, resolveRedisUrl } from './config.js';
 import type { Closable } from './lifecycle.js';
 import type { Logger } from './logger.js';
+import { createRedisRefreshLock } from './lock.js';
 import { closeAdapterRegistry, createAdapterRegistry } from './marketplaces/registry.js';
+import { refreshLockTtlMs } from './marketplaces/tokens.js';
 import type { AdapterRegistry } from './marketplaces/types.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createMetricsRegistry, type Registry } from './metrics.js';
@@ -70,7 +72,12 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<Runtime>
     budgets: { tiktok: config.tiktok?.rateLimitPerMinute, shopee: config.shopee?.rateLimitPerMinute },
     logger,
   });
-  const adapters = createAdapterRegistry({ config, limiter, tokens: shops, logger });
+  const refreshLock = createRedisRefreshLock({
+    redis,
+    keyPrefix: `${config.streamKey}:tokens`,
+    ttlMs: refreshLockTtlMs(config.marketplaceTimeoutMs, config.marketplaceMaxAttempts),
+  });
+  const adapters = createAdapterRegistry({ config, limiter, tokens: shops, refreshLock, logger });
   let closing: Promise<void> | undefined;
 
   return {

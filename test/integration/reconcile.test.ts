@@ -2,10 +2,13 @@
  * Reconcile and backfill against the fake marketplace, with the real worker draining what they
  * enqueue: one write path, nothing a webhook missed stays missing.
  */
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { createReconciler, type Reconciler } from '../../src/reconcile/job.js';
 import { createReconcileScheduler } from '../../src/reconcile/scheduler.js';
+import { COLLECTIONS } from '../../src/shared/mongo.js';
+import { createShopStore } from '../../src/shared/store/shops.js';
 import { decodeStreamEntry } from '../../src/shared/stream.js';
 import { silentLogger } from '../support/context.js';
 import { FAKE_ENDPOINTS } from '../support/fake-marketplace/index.js';
@@ -152,6 +155,85 @@ describe('reconcile', () => {
     const run = await db.collection('sync_runs').findOne({ run_id: summary.id });
     expect(run?.status).toBe('partial');
     expect(run?.errors).toEqual([expect.objectContaining({ shop_id: broken, code: 'ERR_MARKETPLACE_AUTH' })]);
+  });
+
+  it('issue 10 #9: one bad shop document stops reconcile for every shop', async () => {
+    p = await createPipeline({ TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('hex') });
+    const pipeline = p;
+    const good = await pipeline.addShop('tiktok');
+    const orders = pipeline.fake.seedOrders('tiktok', good, 4, () => ({ update_time: nowSeconds() - 10 }));
+    const { db } = await pipeline.env.mongo();
+    // Added by a process configured with another TOKEN_ENCRYPTION_KEY.
+    await createShopStore({ db, encryptionKey: randomBytes(32) }).upsert({
+      platform: 'shopee',
+      shop_id: '880001',
+      access_token: 'ROW_other_key_access',
+      refresh_token: 'ROW_other_key_refresh',
+    });
+    // Written by hand: a number where the token belongs, a string where a date belongs.
+    await db.collection(COLLECTIONS.shops).insertOne({
+      platform: 'tiktok',
+      shop_id: 'hand-written',
+      status: 'active',
+      access_token: 12345,
+      created_at: 'yesterday',
+      updated_at: new Date(),
+    });
+
+    const summary = await reconcilerFor(pipeline).run({ trigger: 'cron', mode: { type: 'today' } });
+
+    expect(summary.status).toBe('partial');
+    const byShop = Object.fromEntries(summary.shops.map((s) => [`${s.platform}:${s.shop_id}`, s]));
+    expect(byShop[`tiktok:${good}`]).toMatchObject({ status: 'succeeded', enqueued: 4 });
+    for (const bad of ['shopee:880001', 'tiktok:hand-written']) {
+      expect(byShop[bad]).toMatchObject({ status: 'failed', error: { code: 'ERR_SHOP_UNREADABLE' } });
+    }
+    expect(summary.errors.map((e) => `${e.platform}:${e.shop_id} ${e.code}`).sort()).toEqual([
+      'shopee:880001 ERR_SHOP_UNREADABLE',
+      'tiktok:hand-written ERR_SHOP_UNREADABLE',
+    ]);
+    expect(JSON.stringify(summary)).not.toContain('ROW_other_key');
+    const entries = (await pipeline.env.redis().xrange(pipeline.env.config.streamKey, '-', '+')) as [
+      string,
+      string[],
+    ][];
+    expect(entries.map(([, f]) => decodeStreamEntry(f).entity_id).sort()).toEqual(
+      orders.map((o) => String(o.id)).sort(),
+    );
+    expect(await db.collection('sync_runs').countDocuments({ status: 'running' })).toBe(0);
+    expect(await db.collection('sync_runs').findOne({ run_id: summary.id })).toMatchObject({
+      status: 'partial',
+      errors: expect.arrayContaining([
+        expect.objectContaining({ shop_id: 'hand-written', code: 'ERR_SHOP_UNREADABLE' }),
+      ]) as unknown,
+    });
+  });
+
+  it('issue 10 #9: a run that throws is recorded as failed, never left running', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const down = () => Promise.reject(new Error('MongoDB went away'));
+    const reconciler = createReconciler({
+      config: pipeline.runtime.config,
+      redis: pipeline.runtime.redis,
+      db: pipeline.runtime.mongo.db,
+      shops: { listActiveIsolated: down },
+      adapters: pipeline.runtime.adapters,
+      logger: silentLogger,
+    });
+
+    await expect(reconciler.run({ trigger: 'cron', mode: { type: 'today' } })).rejects.toThrow(
+      'MongoDB went away',
+    );
+
+    const { db } = await pipeline.env.mongo();
+    const runs = await db.collection('sync_runs').find().toArray();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({
+      status: 'failed',
+      errors: [expect.objectContaining({ code: 'ERR_INTERNAL', message: 'MongoDB went away' })],
+    });
+    expect(runs[0]!.finished_at).toBeInstanceOf(Date);
   });
 
   it('enqueues Shopee lost pushes and confirms them', async () => {

@@ -106,6 +106,16 @@ describe('shop store', () => {
     expect((await store(key).get('tiktok', '7001'))?.refresh_token).toBe(REFRESH);
   });
 
+  it('loadTokens answers the stored tokens decrypted, or null for an unknown shop', async () => {
+    await addTikTok(store());
+    expect(await store().loadTokens('tiktok', '7001')).toEqual({
+      access_token: ACCESS,
+      refresh_token: REFRESH,
+      access_token_expires_at: EXPIRES,
+    });
+    expect(await store().loadTokens('shopee', '7001')).toBeNull();
+  });
+
   it('re-adding credentials without the key succeeds when the kept tokens are encrypted', async () => {
     await addTikTok(store(key));
     const { created } = await store(null).upsert({
@@ -121,16 +131,54 @@ describe('shop store', () => {
     });
   });
 
-  it('an encrypted shop read without the key or with another key is ERR_CONFIG, token-free', async () => {
+  it('an encrypted shop read without the key or with another key is ERR_SHOP_UNREADABLE naming it, token-free', async () => {
     await addTikTok(store(key));
     for (const other of [null, randomBytes(32)]) {
-      const error = await store(other)
-        .get('tiktok', '7001')
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(AppError);
-      expect((error as AppError).code).toBe('ERR_CONFIG');
-      expect((error as AppError).message).not.toContain(ACCESS);
+      for (const read of [
+        (shops: ShopStore) => shops.get('tiktok', '7001'),
+        (shops: ShopStore) => shops.loadTokens('tiktok', '7001'),
+      ]) {
+        const error = await read(store(other)).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(AppError);
+        expect(error).toMatchObject({ code: 'ERR_SHOP_UNREADABLE', retryable: true });
+        expect((error as AppError).message).toContain('tiktok shop 7001');
+        expect((error as AppError).message).not.toContain(ACCESS);
+        expect((error as AppError).message).not.toContain(REFRESH);
+      }
     }
+  });
+
+  it('isolates unreadable shop documents: get throws for that shop, listings report it beside the others', async () => {
+    await addTikTok(store(), 'good');
+    await addTikTok(store(randomBytes(32)), 'other-key');
+    await db.collection(COLLECTIONS.shops).insertOne({
+      platform: 'tiktok',
+      shop_id: 'malformed',
+      status: 'active',
+      access_token: 42,
+      created_at: 'yesterday',
+      updated_at: now,
+    });
+    const shops = store();
+
+    await expect(shops.get('tiktok', 'malformed')).rejects.toMatchObject({ code: 'ERR_SHOP_UNREADABLE' });
+    await expect(shops.listActive()).rejects.toMatchObject({ code: 'ERR_SHOP_UNREADABLE' });
+    const active = await shops.listActiveIsolated('tiktok');
+    expect(active.shops.map((s) => s.shop_id)).toEqual(['good']);
+    expect(active.unreadable.map((u) => [u.shop_id, u.error.code])).toEqual([
+      ['malformed', 'ERR_SHOP_UNREADABLE'],
+      ['other-key', 'ERR_SHOP_UNREADABLE'],
+    ]);
+    expect(active.unreadable[0]!.error.message).toMatch(/tiktok shop malformed: .*access_token.*created_at/);
+    expect(active.unreadable[1]!.error.message).toMatch(/tiktok shop other-key: its tokens cannot be read/);
+    expect(JSON.stringify(active.unreadable.map((u) => u.error.message))).not.toContain(ACCESS);
+
+    // Display needs no decryption: only the malformed document is left out.
+    const listed = await shops.listPublic();
+    expect(listed.shops.map((s) => s.shop_id)).toEqual(['good', 'other-key']);
+    expect(listed.unreadable).toEqual([
+      { platform: 'tiktok', shop_id: 'malformed', error: expect.any(AppError) as AppError },
+    ]);
   });
 
   it('saveTokens persists refreshed tokens (encrypted) and bumps updated_at only', async () => {
@@ -244,7 +292,8 @@ describe('shop store', () => {
     await addTikTok(store());
     await store().upsert({ platform: 'shopee', shop_id: '9', access_token: 'ROW_only_access' });
 
-    const listed = await store(null).listPublic();
+    const { shops: listed, unreadable } = await store(null).listPublic();
+    expect(unreadable).toEqual([]);
     expect(listed).toEqual([
       {
         platform: 'shopee',

@@ -157,6 +157,30 @@ describe('shops CLI', () => {
     for (const secret of [ACCESS, REFRESH, 'ROW_shopee']) expect(listed.stdout).not.toContain(secret);
   });
 
+  it('list shows the readable shops and names a malformed document on stderr (exit 1); remove deletes it', async () => {
+    await cli(addArgs, { TOKEN_ENCRYPTION_KEY: KEY_HEX });
+    const { db } = await env.mongo();
+    await db.collection(COLLECTIONS.shops).insertOne({
+      platform: 'shopee',
+      shop_id: 'broken',
+      status: 'active',
+      access_token: 7,
+      created_at: new Date(),
+      updated_at: new Date(),
+    });
+
+    const listed = await cli(['shops', 'list']);
+    expect(listed.code).toBe(1);
+    expect(listed.stdout).toContain('7001');
+    expect(listed.stdout).not.toContain('broken');
+    expect(listed.stderr).toMatch(/^market-ingest shops list: skipped: shopee shop broken: .*access_token/);
+    const json = await cli(['shops', 'list', '--json']);
+    expect((JSON.parse(json.stdout) as { shop_id: string }[]).map((s) => s.shop_id)).toEqual(['7001']);
+
+    expect((await cli(['shops', 'remove', '--platform', 'shopee', '--shop-id', 'broken'])).code).toBe(0);
+    expect((await cli(['shops', 'list'])).code).toBe(0);
+  });
+
   it('remove of an unknown shop exits 1 with a clear message', async () => {
     const result = await cli(['shops', 'remove', '--platform', 'shopee', '--shop-id', 'nope']);
     expect(result.code).toBe(1);

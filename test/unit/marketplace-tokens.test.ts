@@ -1,14 +1,21 @@
 /**
  * TokenManager: when it refreshes, that concurrent refreshes share one, that a refused token is
  * refreshed once, and that refreshed tokens are persisted (and re-persisted after a failure).
+ * Across processes: managers sharing a RefreshLock and a token store (in memory here; the Redis
+ * lock and the shop store are tested in integration) refresh once, and a refresh refused because
+ * another process had just rotated the token uses the stored tokens or fails retryable.
  */
 import { describe, expect, it } from 'vitest';
 
 import { AppError, isAppError } from '../../src/shared/errors.js';
-import { createTokenManager, type RefreshTokens } from '../../src/shared/marketplaces/tokens.js';
-import type { Shop, ShopTokens } from '../../src/shared/marketplaces/types.js';
+import {
+  createTokenManager,
+  refreshLockTtlMs,
+  type RefreshTokens,
+} from '../../src/shared/marketplaces/tokens.js';
+import type { RefreshLock, Shop, ShopTokens } from '../../src/shared/marketplaces/types.js';
 import { silentLogger } from '../support/context.js';
-import { memoryTokenStore } from '../support/fake-marketplace/deps.js';
+import { memoryTokenStore, type MemoryTokenStore } from '../support/fake-marketplace/deps.js';
 
 const NOW = Date.parse('2026-11-21T03:30:00Z');
 const MINUTE = 60_000;
@@ -29,8 +36,16 @@ function shop(overrides: Partial<Shop> = {}): Shop {
   };
 }
 
-function setup(options: { refresh?: RefreshTokens; now?: () => number } = {}) {
-  const store = memoryTokenStore();
+function setup(
+  options: {
+    refresh?: RefreshTokens;
+    now?: () => number;
+    store?: MemoryTokenStore;
+    lock?: RefreshLock;
+    sleep?: (ms: number) => Promise<void>;
+  } = {},
+) {
+  const store = options.store ?? memoryTokenStore();
   const refreshed: string[] = [];
   let generation = 0;
   const refresh: RefreshTokens =
@@ -51,8 +66,50 @@ function setup(options: { refresh?: RefreshTokens; now?: () => number } = {}) {
     persistence: store,
     logger: silentLogger,
     now: options.now ?? (() => NOW),
+    lock: options.lock,
+    sleep: options.sleep ?? (() => new Promise<void>((resolve) => setTimeout(resolve, 1))),
   });
   return { manager, store, refreshed };
+}
+
+/** A RefreshLock in memory: what the Redis one guarantees, for managers in one test process. */
+function memoryLock(ttlMs = 5_000): RefreshLock & { busy(key: string): void } {
+  const held = new Set<string>();
+  return {
+    ttlMs,
+    busy: (key) => held.add(key),
+    tryAcquire(platform, shopId) {
+      const key = `${platform}:${shopId}`;
+      if (held.has(key)) return Promise.resolve(undefined);
+      held.add(key);
+      return Promise.resolve({ release: () => Promise.resolve(void held.delete(key)) });
+    },
+  };
+}
+
+/** The platform's refresh endpoint: refresh tokens are single-use. */
+function singleUseMarketplace() {
+  let refreshToken = 'R0';
+  let generation = 0;
+  const calls: string[] = [];
+  const refresh: RefreshTokens = async (_shop, sent) => {
+    calls.push(sent);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    if (sent !== refreshToken) throw new AppError('ERR_MARKETPLACE_AUTH', 'invalid refresh_token');
+    generation += 1;
+    refreshToken = `R${generation}`;
+    return {
+      access_token: `A${generation}`,
+      refresh_token: refreshToken,
+      access_token_expires_at: new Date(NOW + 240 * MINUTE),
+    };
+  };
+  return { refresh, calls };
+}
+
+/** Another process's refresh, as this one sees it: new tokens in the shared store. */
+function storedByAnotherProcess(store: MemoryTokenStore, tokens: ShopTokens): Promise<void> {
+  return store.saveTokens('shopee', '7495001', tokens);
 }
 
 const authError = () => new AppError('ERR_MARKETPLACE_AUTH', 'invalid_access_token');
@@ -191,5 +248,181 @@ describe('TokenManager', () => {
     expect(await manager.accessToken(expiring)).toBe('A1');
     expect(store.latest('shopee', '7495001')?.access_token).toBe('A1');
     expect(refreshed).toEqual(['R0']);
+  });
+});
+
+describe('TokenManager across processes', () => {
+  const expired = () => shop({ access_token_expires_at: new Date(NOW - MINUTE) });
+
+  it('issue 10 #8: two processes sharing a lock and a store refresh once, and both get the new token', async () => {
+    const marketplace = singleUseMarketplace();
+    const store = memoryTokenStore();
+    const lock = memoryLock();
+    const processes = [1, 2].map(() => setup({ refresh: marketplace.refresh, store, lock }).manager);
+
+    const tokens = await Promise.all(processes.map((manager) => manager.accessToken(expired())));
+
+    expect(tokens).toEqual(['A1', 'A1']);
+    expect(marketplace.calls).toEqual(['R0']);
+    expect(store.saved).toHaveLength(1);
+  });
+
+  it('re-reads the stored tokens under the lock and does not refresh when another process just did', async () => {
+    const { manager, store, refreshed } = setup({ lock: memoryLock() });
+    const theirs = {
+      access_token: 'A9',
+      refresh_token: 'R9',
+      access_token_expires_at: new Date(NOW + 240 * MINUTE),
+    };
+    await storedByAnotherProcess(store, theirs);
+
+    expect(await manager.accessToken(expired())).toBe('A9');
+    expect(refreshed).toEqual([]);
+    // Stale Shop objects are served the adopted tokens too.
+    expect(manager.current(expired())).toEqual(theirs);
+  });
+
+  it('refreshes from the stored refresh token when the stored tokens changed but are due too', async () => {
+    const { manager, store, refreshed } = setup({ lock: memoryLock() });
+    await storedByAnotherProcess(store, {
+      access_token: 'A8',
+      refresh_token: 'R8',
+      access_token_expires_at: new Date(NOW + MINUTE),
+    });
+
+    expect(await manager.accessToken(expired())).toBe('A1');
+    expect(refreshed).toEqual(['R8']);
+  });
+
+  it('while another process holds the lock, waits and uses the tokens it stores', async () => {
+    const lock = memoryLock();
+    lock.busy('shopee:7495001');
+    const store = memoryTokenStore();
+    let looks = 0;
+    const { manager, refreshed } = setup({
+      lock,
+      store,
+      sleep: async (ms) => {
+        looks += 1;
+        if (looks === 3) {
+          await storedByAnotherProcess(store, {
+            access_token: 'A5',
+            refresh_token: 'R5',
+            access_token_expires_at: new Date(NOW + 240 * MINUTE),
+          });
+        }
+        expect(ms).toBeGreaterThan(0);
+      },
+    });
+
+    expect(await manager.accessToken(expired())).toBe('A5');
+    expect(refreshed).toEqual([]);
+    expect(looks).toBe(3);
+  });
+
+  it('waits for another holder at most the lock TTL, with growing pauses, then fails retryable', async () => {
+    const lock = memoryLock(3_000);
+    lock.busy('shopee:7495001');
+    const pauses: number[] = [];
+    const { manager, refreshed } = setup({
+      lock,
+      sleep: (ms) => {
+        pauses.push(ms);
+        return Promise.resolve();
+      },
+    });
+
+    const error: unknown = await manager.accessToken(expired()).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ code: 'ERR_MARKETPLACE_TRANSIENT', retryable: true });
+    expect(refreshed).toEqual([]);
+    expect(pauses.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3_000);
+    expect(pauses.reduce((a, b) => a + b, 0) - pauses.at(-1)!).toBeLessThan(3_000);
+    expect(pauses[1]).toBeGreaterThan(pauses[0]!);
+  });
+
+  it('issue 10 #8: a refresh refused right after another process refreshed uses the stored tokens', async () => {
+    const store = memoryTokenStore();
+    const theirs = {
+      access_token: 'A7',
+      refresh_token: 'R7',
+      access_token_expires_at: new Date(NOW + 240 * MINUTE),
+    };
+    const sent: string[] = [];
+    const { manager } = setup({
+      store,
+      // The other process refreshed (and saved) while our request was on its way.
+      refresh: async (_shop, refreshToken) => {
+        sent.push(refreshToken);
+        await storedByAnotherProcess(store, theirs);
+        throw new AppError('ERR_MARKETPLACE_AUTH', 'invalid refresh_token');
+      },
+    });
+
+    const used: string[] = [];
+    const result = await manager.withAccessToken(expired(), (token) => {
+      used.push(token);
+      return Promise.resolve('ok');
+    });
+
+    expect(result).toBe('ok');
+    expect(used).toEqual(['A7']);
+    expect(sent).toEqual(['R0']);
+  });
+
+  it('issue 10 #8: a refresh refused after another process rotated the token is retryable when its tokens are not usable', async () => {
+    const store = memoryTokenStore();
+    const { manager } = setup({
+      store,
+      refresh: async () => {
+        await storedByAnotherProcess(store, {
+          access_token: 'A7',
+          refresh_token: 'R7',
+          access_token_expires_at: new Date(NOW - 1),
+        });
+        throw new AppError('ERR_MARKETPLACE_AUTH', 'invalid refresh_token');
+      },
+    });
+
+    const error: unknown = await manager.accessToken(expired()).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ code: 'ERR_MARKETPLACE_AUTH', retryable: true });
+  });
+
+  it('a refused refresh stays fatal when the stored refresh token is still the one sent', async () => {
+    const store = memoryTokenStore();
+    await storedByAnotherProcess(store, {
+      access_token: 'A0',
+      refresh_token: 'R0',
+      access_token_expires_at: new Date(NOW - MINUTE),
+    });
+    const { manager } = setup({
+      store,
+      refresh: () => Promise.reject(new AppError('ERR_MARKETPLACE_AUTH', 'invalid refresh_token')),
+    });
+
+    const error: unknown = await manager.accessToken(expired()).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ code: 'ERR_MARKETPLACE_AUTH', retryable: false });
+  });
+
+  it('releases the lock after a failed refresh, so the next attempt can take it', async () => {
+    const lock = memoryLock();
+    let fail = true;
+    const { manager } = setup({
+      lock,
+      refresh: () =>
+        fail
+          ? Promise.reject(new AppError('ERR_MARKETPLACE_TRANSIENT', 'HTTP 503'))
+          : Promise.resolve({ access_token: 'A1', refresh_token: 'R1', access_token_expires_at: null }),
+    });
+    await expect(manager.accessToken(expired())).rejects.toMatchObject({ code: 'ERR_MARKETPLACE_TRANSIENT' });
+    fail = false;
+    expect(await manager.accessToken(expired())).toBe('A1');
+  });
+
+  it('sizes the lock TTL beyond one refresh call with all its attempts and waits', () => {
+    expect(refreshLockTtlMs(15_000, 4)).toBeGreaterThan(4 * 15_000 + 3 * 8_000);
+    expect(refreshLockTtlMs(1_000, 1)).toBeGreaterThan(1_000);
   });
 });

@@ -25,7 +25,7 @@ import { mapSettled } from '../concurrency.js';
 import { AppError, isAppError, toAppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Platform } from '../stream.js';
-import type { DetailResult, RateLimiter, TokenPersistence } from './types.js';
+import type { DetailResult, RateLimiter, RefreshLock, TokenPersistence } from './types.js';
 
 export type MarketplaceErrorCode = Extract<ErrorCode, `ERR_MARKETPLACE_${string}`>;
 
@@ -94,6 +94,8 @@ export interface HttpContextOptions {
 export interface MarketplaceClientOptions {
   limiter: RateLimiter;
   tokens: TokenPersistence;
+  /** Token refreshes single-flight across processes; without it, within this process only. */
+  refreshLock?: RefreshLock;
   logger: Logger;
   /** Not owned: closed by whoever created it. */
   dispatcher?: Dispatcher;

@@ -11,7 +11,7 @@ import { createShopeeAdapter, type ShopeeAdapterOptions } from './shopee/adapter
 import { createShopeeWebhookHandler } from './shopee/webhook.js';
 import { createTikTokAdapter, type TikTokAdapterOptions } from './tiktok/adapter.js';
 import { createTikTokWebhookHandler } from './tiktok/webhook.js';
-import type { AdapterRegistry, RateLimiter, TokenPersistence } from './types.js';
+import type { AdapterRegistry, RateLimiter, RefreshLock, TokenPersistence } from './types.js';
 
 export interface RegistryOptions {
   config: Pick<
@@ -20,6 +20,8 @@ export interface RegistryOptions {
   >;
   limiter: RateLimiter;
   tokens: TokenPersistence;
+  /** Token refreshes single-flight across processes (src/shared/lock.ts); without it, per process. */
+  refreshLock?: RefreshLock;
   logger: Logger;
   /** Shared by both clients when given (not owned); otherwise each client has its own Agent. */
   dispatcher?: Dispatcher;
@@ -33,6 +35,7 @@ export function createAdapterRegistry(options: RegistryOptions): AdapterRegistry
   const common = {
     limiter: options.limiter,
     tokens: options.tokens,
+    refreshLock: options.refreshLock,
     logger: options.logger,
     dispatcher: options.dispatcher,
     timeoutMs: config.marketplaceTimeoutMs,

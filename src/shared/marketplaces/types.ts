@@ -117,7 +117,8 @@ export interface MarketplaceAdapter {
 export type AdapterRegistry = Partial<Record<Platform, MarketplaceAdapter>>;
 
 // ---------------------------------------------------------------------------------------------
-// Dependencies the adapters take (implemented in src/shared/ratelimit.ts and src/shared/store/shops.ts).
+// Dependencies the adapters take (implemented in src/shared/ratelimit.ts, src/shared/store/shops.ts
+// and src/shared/lock.ts).
 
 /** Outbound API budget per platform and shop, shared by every process through Redis. */
 export interface RateLimiter {
@@ -136,4 +137,26 @@ export interface ShopTokens {
 /** Where refreshed tokens are persisted (the shops collection, encrypted at rest when configured). */
 export interface TokenPersistence {
   saveTokens(platform: Platform, shopId: string, tokens: ShopTokens): Promise<void>;
+  /**
+   * The tokens stored now (decrypted), or null when the shop is gone: what another process may
+   * have refreshed meanwhile.
+   */
+  loadTokens(platform: Platform, shopId: string): Promise<ShopTokens | null>;
+}
+
+export interface HeldRefreshLock {
+  /** Idempotent; never throws (an unreleased lock expires after its TTL). */
+  release(): Promise<void>;
+}
+
+/**
+ * Serialises the token refreshes of one shop across every process of the deployment: both
+ * platforms rotate the refresh token on every refresh, so a second concurrent refresh with the
+ * same refresh token is refused. Implemented over Redis in src/shared/lock.ts.
+ */
+export interface RefreshLock {
+  /** How long a holder keeps the lock at most (it expires then): how long the others wait for it. */
+  readonly ttlMs: number;
+  /** Takes the shop's lock, or answers undefined while another process holds it. */
+  tryAcquire(platform: Platform, shopId: string): Promise<HeldRefreshLock | undefined>;
 }

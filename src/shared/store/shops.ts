@@ -5,12 +5,16 @@
  * given, stored as given otherwise; they are decrypted only in memory, by `get`/`list`. Values
  * stored before a key was configured stay readable and are encrypted the next time they are
  * written. Display code uses `listPublic` / `toPublicShop`, which never carry a token.
+ *
+ * A document that is malformed, or whose tokens do not decrypt (another TOKEN_ENCRYPTION_KEY),
+ * is that one shop's problem: reading it throws ERR_SHOP_UNREADABLE (retryable: an operator can
+ * fix it) naming the shop, and the isolating listings report it beside the readable shops.
  */
 import { MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
 import { z } from 'zod';
 
 import { decryptToken, encryptToken } from '../crypto.js';
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import type { Shop, ShopStatus, ShopTokens, TokenPersistence } from '../marketplaces/types.js';
 import { COLLECTIONS } from '../mongo.js';
 import { PLATFORMS, type Platform } from '../stream.js';
@@ -54,19 +58,35 @@ export interface ShopFilter {
   status?: ShopStatus;
 }
 
+/** A shop document that could not be read, with the ERR_SHOP_UNREADABLE saying why (never a token). */
+export interface UnreadableShop {
+  /** As stored: a malformed document may not carry a valid platform. */
+  platform: string;
+  shop_id: string;
+  error: AppError;
+}
+
+/** A listing that one bad document does not stop: the readable shops, and the others reported. */
+export interface ShopListing<T> {
+  shops: T[];
+  unreadable: UnreadableShop[];
+}
+
 export interface ShopStore extends TokenPersistence {
   /**
    * Inserts or updates one shop; `created` tells which. Answers the token-free view, so it
    * needs no key to read back values stored under another configuration (use `get` for tokens).
    */
   upsert(input: ShopInput): Promise<{ shop: PublicShop; created: boolean }>;
-  /** The shop with its tokens decrypted, or null. */
+  /** The shop with its tokens decrypted, or null. Throws ERR_SHOP_UNREADABLE for a bad document. */
   get(platform: Platform, shopId: string): Promise<Shop | null>;
-  /** Shops with tokens decrypted, ordered by platform then shop id. */
+  /** Shops with tokens decrypted, ordered by platform then shop id. Throws on the first unreadable one. */
   list(filter?: ShopFilter): Promise<Shop[]>;
   listActive(platform?: Platform): Promise<Shop[]>;
-  /** Like `list` without decrypting anything (works without the key): for display. */
-  listPublic(filter?: ShopFilter): Promise<PublicShop[]>;
+  /** The active shops that can be read, and those that cannot (each with its own error). */
+  listActiveIsolated(platform?: Platform): Promise<ShopListing<Shop>>;
+  /** Like `list` without decrypting anything (works without the key), isolating malformed documents: for display. */
+  listPublic(filter?: ShopFilter): Promise<ShopListing<PublicShop>>;
   /** True when a shop was removed. */
   remove(platform: Platform, shopId: string): Promise<boolean>;
   /** True when the shop exists (deauthorization sets `deauthorized`). */
@@ -120,15 +140,31 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
   const seal = (token: string): string => (encryptionKey ? encryptToken(token, encryptionKey) : token);
   const sealNullable = (token: string | null): string | null => (token === null ? null : seal(token));
 
+  /** Zod's messages name the field and the expected type, never the value: no token leaks here. */
   function decode(document: unknown): StoredShop {
     const parsed = storedShopSchema.safeParse(document);
     if (parsed.success) return parsed.data;
     const raw = document as { platform?: unknown; shop_id?: unknown };
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new AppError(
-      'ERR_CONFIG',
-      `shops document ${String(raw.platform)}/${String(raw.shop_id)} is malformed (${problems.join('; ')})`,
+      'ERR_SHOP_UNREADABLE',
+      `${String(raw.platform)} shop ${String(raw.shop_id)}: the shops document is malformed (${problems.join('; ')})`,
+      { details: { platform: raw.platform, shop_id: raw.shop_id } },
     );
+  }
+
+  function decrypt(stored: StoredShop, value: string): string {
+    try {
+      return decryptToken(value, encryptionKey);
+    } catch (error) {
+      // decryptToken's messages never contain the value.
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new AppError(
+        'ERR_SHOP_UNREADABLE',
+        `${stored.platform} shop ${stored.shop_id}: its tokens cannot be read: ${reason}`,
+        { cause: error, details: { platform: stored.platform, shop_id: stored.shop_id } },
+      );
+    }
   }
 
   function open(stored: StoredShop): Shop {
@@ -136,8 +172,8 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       platform: stored.platform,
       shop_id: stored.shop_id,
       status: stored.status,
-      access_token: decryptToken(stored.access_token, encryptionKey),
-      refresh_token: stored.refresh_token == null ? null : decryptToken(stored.refresh_token, encryptionKey),
+      access_token: decrypt(stored, stored.access_token),
+      refresh_token: stored.refresh_token == null ? null : decrypt(stored, stored.refresh_token),
       access_token_expires_at: stored.access_token_expires_at ?? null,
       shop_cipher: stored.shop_cipher ?? null,
       name: stored.name ?? null,
@@ -161,18 +197,38 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
     };
   }
 
-  async function find(filter: ShopFilter = {}): Promise<StoredShop[]> {
+  const read = (document: unknown): Shop => open(decode(document));
+
+  /** The documents as stored, not yet validated. */
+  async function find(filter: ShopFilter = {}): Promise<unknown[]> {
     const query: Filter<Record<string, unknown>> = {};
     if (filter.platform !== undefined) query.platform = filter.platform;
     if (filter.status !== undefined) query.status = filter.status;
-    const documents = await mongoCall(() =>
+    return mongoCall(() =>
       shops
         .find(query, { projection: { _id: 0 } })
         .sort({ platform: 1, shop_id: 1 })
         .toArray(),
     );
-    return documents.map(decode);
   }
+
+  /** Converts each document on its own: an unreadable one is reported, not thrown. */
+  function isolate<T>(documents: unknown[], convert: (document: unknown) => T): ShopListing<T> {
+    const listing: ShopListing<T> = { shops: [], unreadable: [] };
+    for (const document of documents) {
+      try {
+        listing.shops.push(convert(document));
+      } catch (error) {
+        if (!isAppError(error, 'ERR_SHOP_UNREADABLE')) throw error;
+        const raw = document as { platform?: unknown; shop_id?: unknown };
+        listing.unreadable.push({ platform: String(raw.platform), shop_id: String(raw.shop_id), error });
+      }
+    }
+    return listing;
+  }
+
+  const activeFilter = (platform: Platform | undefined): ShopFilter =>
+    platform === undefined ? { status: 'active' } : { platform, status: 'active' };
 
   async function upsertOnce(input: ShopInput, now: Date) {
     const set: Record<string, unknown> = {
@@ -226,21 +282,36 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       const document = await mongoCall(() =>
         shops.findOne({ platform, shop_id: shopId }, { projection: { _id: 0 } }),
       );
-      return document ? open(decode(document)) : null;
+      return document ? read(document) : null;
     },
 
     async list(filter) {
-      return (await find(filter)).map(open);
+      return (await find(filter)).map(read);
     },
 
     async listActive(platform) {
-      return (await find(platform === undefined ? { status: 'active' } : { platform, status: 'active' })).map(
-        open,
-      );
+      return (await find(activeFilter(platform))).map(read);
+    },
+
+    async listActiveIsolated(platform) {
+      return isolate(await find(activeFilter(platform)), read);
     },
 
     async listPublic(filter) {
-      return (await find(filter)).map(publicOf);
+      return isolate(await find(filter), (document) => publicOf(decode(document)));
+    },
+
+    async loadTokens(platform, shopId) {
+      const document = await mongoCall(() =>
+        shops.findOne({ platform, shop_id: shopId }, { projection: { _id: 0 } }),
+      );
+      if (!document) return null;
+      const shop = read(document);
+      return {
+        access_token: shop.access_token,
+        refresh_token: shop.refresh_token,
+        access_token_expires_at: shop.access_token_expires_at,
+      };
     },
 
     async remove(platform, shopId) {

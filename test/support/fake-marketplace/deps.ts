@@ -53,5 +53,10 @@ export function memoryTokenStore(): MemoryTokenStore {
       saved.push({ platform, shopId, tokens: { ...tokens } });
       return Promise.resolve();
     },
+    /** The last saved tokens (null before any save): what another process would read. */
+    loadTokens(platform, shopId) {
+      const tokens = saved.findLast((s) => s.platform === platform && s.shopId === shopId)?.tokens;
+      return Promise.resolve(tokens ? { ...tokens } : null);
+    },
   };
 }

@@ -11,6 +11,7 @@ import type {
   LostWebhooks,
   MarketplaceAdapter,
   RateLimiter,
+  RefreshLock,
   TokenPersistence,
   WebhookEvent,
   WebhookHandler,
@@ -23,6 +24,7 @@ export interface ShopeeAdapterOptions {
   webhook: WebhookHandler;
   limiter: RateLimiter;
   tokens: TokenPersistence;
+  refreshLock?: RefreshLock;
   logger: Logger;
   /** Not owned by the adapter. */
   dispatcher?: Dispatcher;
@@ -53,6 +55,7 @@ export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapte
     ...options.config,
     limiter: options.limiter,
     tokens: options.tokens,
+    refreshLock: options.refreshLock,
     logger: options.logger,
     dispatcher: options.dispatcher,
     timeoutMs: options.timeoutMs,

@@ -274,6 +274,7 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
     platform: 'shopee',
     refresh: refreshTokens,
     persistence: options.tokens,
+    lock: options.refreshLock,
     logger: options.logger,
     refreshBeforeMs: options.refreshBeforeMs,
     now,

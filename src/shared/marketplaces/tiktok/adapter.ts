@@ -6,7 +6,13 @@ import type { Dispatcher } from 'undici';
 
 import type { TikTokConfig } from '../../config.js';
 import type { Logger } from '../../logger.js';
-import type { MarketplaceAdapter, RateLimiter, TokenPersistence, WebhookHandler } from '../types.js';
+import type {
+  MarketplaceAdapter,
+  RateLimiter,
+  RefreshLock,
+  TokenPersistence,
+  WebhookHandler,
+} from '../types.js';
 import { createTikTokClient, type TikTokClient, type TikTokClientOptions } from './client.js';
 import { mapTikTokDocument } from './dto.js';
 
@@ -15,6 +21,7 @@ export interface TikTokAdapterOptions {
   webhook: WebhookHandler;
   limiter: RateLimiter;
   tokens: TokenPersistence;
+  refreshLock?: RefreshLock;
   logger: Logger;
   /** Not owned by the adapter. */
   dispatcher?: Dispatcher;
@@ -39,6 +46,7 @@ export function createTikTokAdapter(options: TikTokAdapterOptions): TikTokAdapte
     ...options.config,
     limiter: options.limiter,
     tokens: options.tokens,
+    refreshLock: options.refreshLock,
     logger: options.logger,
     dispatcher: options.dispatcher,
     timeoutMs: options.timeoutMs,

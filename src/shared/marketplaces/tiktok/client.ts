@@ -219,6 +219,7 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     platform: 'tiktok',
     refresh: refreshTokens,
     persistence: options.tokens,
+    lock: options.refreshLock,
     logger: options.logger,
     refreshBeforeMs: options.refreshBeforeMs,
     now,
