@@ -9,6 +9,7 @@ import { createFailureRecorder } from './dead-letter.js';
 import { createConsumerGroup } from './group.js';
 import { createConsumerMetrics } from './metrics.js';
 import { createBatchProcessor } from './process-batch.js';
+import { createStreamMetrics, createStreamTrimmer } from './trim.js';
 import { createWorker, type Worker, type WorkerDeps } from './worker.js';
 
 export type WorkerTuning = Pick<
@@ -42,8 +43,10 @@ export function buildWorker(runtime: Runtime, tuning: WorkerTuning = {}): Worker
     group,
     processBatch,
     failures: createFailureRecorder({ db: mongo.db }),
+    trimmer: createStreamTrimmer({ redis: runtime.redis, streamKey: config.streamKey }),
     logger,
     metrics: createConsumerMetrics(runtime.metrics),
+    streamMetrics: createStreamMetrics(runtime.metrics, { streamMaxLen: config.streamMaxLen }),
     ...tuning,
   });
 }

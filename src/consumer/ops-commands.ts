@@ -7,6 +7,7 @@ import {
   type CommandSpec,
 } from '../shared/command.js';
 import { resolveRedisUrl } from '../shared/config.js';
+import { isAppError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { closeRedis, createRedis, type Redis } from '../shared/redis.js';
 import {
@@ -130,7 +131,7 @@ export const dlqReplayCommand: CommandSpec = {
   name: 'dlq replay',
   usage: 'ID... | --all',
   summary:
-    're-add dead letters to the event stream (source=replay) and remove them from the dead-letter stream',
+    'move dead letters back to the event stream (source=replay); refused (exit 1) if it would exceed STREAM_MAXLEN',
   options: { all: { type: 'boolean' } },
   positionals: true,
   validate: (flags, ids) => {
@@ -140,9 +141,19 @@ export const dlqReplayCommand: CommandSpec = {
     return bad ? `"${bad}" is not a stream entry id (like 1732170000000-0)` : undefined;
   },
   async run(ctx) {
+    // A full event stream is an answer, not a Redis failure: withRedis must not reword it.
     const result = await withRedis(ctx, (redis) =>
-      replayDeadLetters(redis, ctx.config(), ctx.flags.all ? 'all' : ctx.positionals),
+      replayDeadLetters(redis, ctx.config(), ctx.flags.all ? 'all' : ctx.positionals).catch(
+        (error: unknown) => {
+          if (isAppError(error, 'ERR_BACKLOG_FULL')) return error;
+          throw error;
+        },
+      ),
     );
+    if (isAppError(result)) {
+      ctx.io.stderr(`dlq replay refused: ${result.message}\n`);
+      return EXIT_FAILURE;
+    }
     for (const { deadId, newId } of result.replayed) ctx.io.stdout(`replayed ${deadId} as ${newId}\n`);
     for (const id of result.notFound) ctx.io.stderr(`not in the dead-letter stream: ${id}\n`);
     ctx.io.stdout(`${result.replayed.length} replayed\n`);

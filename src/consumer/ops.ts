@@ -4,6 +4,7 @@
  * Each function does what the equivalent raw Redis commands would (see README), in one place.
  */
 import type { Config } from '../shared/config.js';
+import { AppError } from '../shared/errors.js';
 import type { Redis } from '../shared/redis.js';
 import { fieldsToRecord } from '../shared/stream.js';
 import { retryScheduleKey } from './group.js';
@@ -158,9 +159,21 @@ export interface ReplayResult {
   notFound: string[];
 }
 
+type RawEntry = [id: string, fields: string[]];
+
+/** The dead letters a replay will take: how many, and the entries in batches. */
+interface ReplaySelection {
+  count: number;
+  batches: AsyncIterable<RawEntry[]> | Iterable<RawEntry[]>;
+}
+
 /**
  * Re-adds dead letters to the event stream with `source=replay` and removes them from the
  * dead-letter stream, one MULTI per entry so an entry is never in neither.
+ *
+ * The event stream is never trimmed here (that would drop entries not yet processed): when the
+ * replay would take it above STREAM_MAXLEN, nothing is replayed and this rejects with
+ * ERR_BACKLOG_FULL. `all` takes the dead letters present when it starts, not later ones.
  */
 export async function replayDeadLetters(
   redis: Redis,
@@ -169,52 +182,90 @@ export async function replayDeadLetters(
   now: () => number = Date.now,
 ): Promise<ReplayResult> {
   const result: ReplayResult = { replayed: [], notFound: [] };
-  const batches: AsyncIterable<[string, string[]][]> =
+  const selection =
     ids === 'all'
-      ? scanAll(redis, config.deadLetterStreamKey)
-      : byIds(redis, config.deadLetterStreamKey, ids, result);
-  for await (const entries of batches) {
+      ? await selectAll(redis, config.deadLetterStreamKey)
+      : await selectByIds(redis, config.deadLetterStreamKey, ids, result);
+  await ensureRoom(redis, config, selection.count);
+  for await (const entries of selection.batches) {
     for (const [deadId, flat] of entries) {
-      const fields: string[] = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        const name = flat[i]!;
-        if (DEAD_LETTER_FIELDS.has(name)) continue;
-        const value = name === 'source' ? 'replay' : name === 'received_at' ? String(now()) : flat[i + 1]!;
-        fields.push(name, value);
-      }
-      const replies = await redis
-        .multi()
-        .xadd(config.streamKey, 'MAXLEN', '~', config.streamMaxLen, '*', ...fields)
-        .xdel(config.deadLetterStreamKey, deadId)
-        .exec();
-      const failed = replies?.find(([error]) => error);
-      if (!replies || failed) throw failed?.[0] ?? new Error('replay transaction aborted');
-      result.replayed.push({ deadId, newId: String(replies[0]![1]) });
+      const newId = await replayOne(redis, config, deadId, replayFields(flat, now));
+      result.replayed.push({ deadId, newId });
     }
   }
   return result;
 }
 
-async function* scanAll(redis: Redis, key: string): AsyncIterable<[string, string[]][]> {
+/** The original entry's fields, as a replay: without the dead-letter fields, source and time renewed. */
+function replayFields(flat: string[], now: () => number): string[] {
+  const fields: string[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i]!;
+    if (DEAD_LETTER_FIELDS.has(name)) continue;
+    const value = name === 'source' ? 'replay' : name === 'received_at' ? String(now()) : flat[i + 1]!;
+    fields.push(name, value);
+  }
+  return fields;
+}
+
+async function replayOne(redis: Redis, config: OpsConfig, deadId: string, fields: string[]): Promise<string> {
+  const replies = await redis
+    .multi()
+    .xadd(config.streamKey, '*', ...fields)
+    .xdel(config.deadLetterStreamKey, deadId)
+    .exec();
+  const failed = replies?.find(([error]) => error);
+  if (!replies || failed) throw failed?.[0] ?? new Error('replay transaction aborted');
+  return String(replies[0]![1]);
+}
+
+/**
+ * Checked once, before anything is replayed. Webhooks may take room meanwhile; the stream then
+ * ends above the cap by at most this replay, and ingest answers 503 until the workers catch up.
+ */
+async function ensureRoom(redis: Redis, config: OpsConfig, count: number): Promise<void> {
+  const length = await redis.xlen(config.streamKey);
+  if (count === 0 || length + count <= config.streamMaxLen) return;
+  throw new AppError(
+    'ERR_BACKLOG_FULL',
+    `replaying ${count} dead letters would put the event stream at ${length + count} entries, above ` +
+      `STREAM_MAXLEN (${config.streamMaxLen}); nothing was replayed. Let the workers catch up ` +
+      '(`market-ingest pending`) or replay fewer entries.',
+    { details: { length, count, maxlen: config.streamMaxLen } },
+  );
+}
+
+async function selectAll(redis: Redis, key: string): Promise<ReplaySelection> {
+  // Up to the newest entry now: entries dead-lettered during the replay (perhaps replayed ones
+  // failing again) are not chased, and the count checked against the cap holds.
+  const [newest] = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as RawEntry[];
+  if (!newest) return { count: 0, batches: [] };
+  const last = newest[0];
+  return { count: await redis.xlen(key), batches: scanUpTo(redis, key, last) };
+}
+
+async function* scanUpTo(redis: Redis, key: string, last: string): AsyncIterable<RawEntry[]> {
   // Entries are deleted as they are replayed, so always read from the start.
   for (;;) {
-    const entries = (await redis.xrange(key, '-', '+', 'COUNT', 500)) as [string, string[]][];
+    const entries = (await redis.xrange(key, '-', last, 'COUNT', 500)) as RawEntry[];
     if (entries.length === 0) return;
     yield entries;
   }
 }
 
-async function* byIds(
+async function selectByIds(
   redis: Redis,
   key: string,
   ids: readonly string[],
   result: ReplayResult,
-): AsyncIterable<[string, string[]][]> {
+): Promise<ReplaySelection> {
+  const found: RawEntry[] = [];
   for (const id of ids) {
-    const entries = (await redis.xrange(key, id, id)) as [string, string[]][];
+    const entries = (await redis.xrange(key, id, id)) as RawEntry[];
     if (entries.length === 0) result.notFound.push(id);
-    else yield entries;
+    else found.push(...entries);
   }
+  return { count: found.length, batches: [found] };
 }
 
 /** Removes dead letters older than `before` (all of them without it). Returns how many. */

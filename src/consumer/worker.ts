@@ -39,6 +39,7 @@ import type { BatchEntry, ConsumerGroup, Settlement } from './group.js';
 import { createWorkerHealth, type HealthReport, type WorkerHealth } from './health.js';
 import type { ConsumerMetrics } from './metrics.js';
 import type { BatchProcessor, BatchResult, Verdict } from './process-batch.js';
+import type { StreamMetrics, StreamTrimmer } from './trim.js';
 import { createRetryPolicy, decide, type Decision, type RetryPolicy } from './retry-policy.js';
 
 export { ensureConsumerGroup } from './group.js';
@@ -55,11 +56,6 @@ export type WorkerConfig = Pick<
   | 'streamMaxLen'
 >;
 
-/** Trims the event stream below what every consumer group has acknowledged. */
-export interface StreamTrimmer {
-  trim(): Promise<unknown>;
-}
-
 export interface WorkerDeps {
   config: WorkerConfig;
   /** Commands: change notifications. */
@@ -67,9 +63,11 @@ export interface WorkerDeps {
   group: ConsumerGroup;
   processBatch: BatchProcessor;
   failures: FailureRecorder;
+  /** Trims the event stream below what every consumer group has acknowledged. */
   trimmer?: StreamTrimmer;
   logger: Logger;
   metrics?: ConsumerMetrics;
+  streamMetrics?: StreamMetrics;
   health?: WorkerHealth;
   policy?: RetryPolicy;
   /** Longest XREADGROUP block; also bounds how late housekeeping or a stop is noticed. */
@@ -423,7 +421,8 @@ export function createWorker(deps: WorkerDeps): Worker {
         promoted === config.batchSize ? at : at + (deps.promoteIntervalMs ?? PROMOTE_INTERVAL_MS);
     }
     if (deps.trimmer && at >= next.trim) {
-      await deps.trimmer.trim();
+      const trimmed = await deps.trimmer.trim();
+      deps.streamMetrics?.observe(trimmed);
       next.trim = at + (deps.trimIntervalMs ?? TRIM_INTERVAL_MS);
     }
     if (at >= next.reclaim) {

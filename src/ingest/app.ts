@@ -59,6 +59,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   ERR_MEDIA_TYPE: 415,
   ERR_RATE_LIMITED: 429,
   ERR_UNAVAILABLE: 503,
+  ERR_BACKLOG_FULL: 503,
 };
 
 const OUTCOME_BY_CODE: Partial<Record<ErrorCode, WebhookOutcomeLabel>> = {
@@ -69,7 +70,14 @@ const OUTCOME_BY_CODE: Partial<Record<ErrorCode, WebhookOutcomeLabel>> = {
   ERR_MEDIA_TYPE: 'rejected_media_type',
   ERR_RATE_LIMITED: 'rejected_rate_limited',
   ERR_UNAVAILABLE: 'rejected_unavailable',
+  ERR_BACKLOG_FULL: 'rejected_backlog_full',
 };
+
+/** 5xx bodies carry a fixed text per code, never the error's own message. */
+const MESSAGE_5XX: Partial<Record<ErrorCode, string>> = {
+  ERR_BACKLOG_FULL: 'event backlog full, retry later',
+};
+const DEFAULT_MESSAGE_5XX = 'service unavailable, retry later';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -80,7 +88,7 @@ function toErrorAnswer(error: unknown, bodyLimitBytes: number): ErrorAnswer {
   if (isAppError(error)) {
     const status = STATUS_BY_CODE[error.code];
     if (status === undefined) return INTERNAL;
-    const message = status >= 500 ? 'service unavailable, retry later' : error.message;
+    const message = status >= 500 ? (MESSAGE_5XX[error.code] ?? DEFAULT_MESSAGE_5XX) : error.message;
     return { status, code: error.code, message };
   }
   const statusCode = (error as Partial<FastifyError> | undefined)?.statusCode;

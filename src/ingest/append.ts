@@ -3,8 +3,14 @@
  * For each event:
  *
  *   1. its id was seen within DEDUPE_TTL_SECONDS  -> nothing written, "duplicate";
- *   2. otherwise XADD with MAXLEN ~ STREAM_MAXLEN  -> the entry;
- *   3. only then SET the dedupe key with EX.
+ *   2. the stream already holds STREAM_MAXLEN entries -> nothing written, "full";
+ *   3. otherwise XADD (no trimming)                -> the entry;
+ *   4. only then SET the dedupe key with EX.
+ *
+ * STREAM_MAXLEN is a hard cap, not a trim length: trimming here would drop entries no worker has
+ * processed yet. The stream is trimmed only below what every consumer group has acknowledged
+ * (src/consumer/trim.ts), so a full stream means a backlog, and a refused event is answered 503
+ * for the marketplace to retry. A refused event is not marked seen, so its retry is accepted.
  *
  * The order matters: Lua scripts are not rolled back, writes before an error persist. Marking the
  * event as seen last means a failed XADD never leaves it marked, so the marketplace's retry is
@@ -24,24 +30,29 @@ import { encodeStreamEntry, type Platform, type StreamEvent } from '../shared/st
  * KEYS = [stream, dedupe key of event 1, …]; ARGV = [maxlen, ttl, n, the n field names, then the
  * n values of event 1, of event 2, …]. The names are the same for every entry (CONTRACT §4), so
  * they are sent once per batch: half the arguments, and argument handling was the larger part
- * of the client's cost per event.
+ * of the client's cost per event. Replies, per event: the new entry's id, nil (duplicate) or 0
+ * (the stream is full). XLEN is read once per batch and counted up, since nothing interleaves.
  */
 const APPEND_SCRIPT = `
-local maxlen = ARGV[1]
+local maxlen = tonumber(ARGV[1])
 local ttl = ARGV[2]
 local n = tonumber(ARGV[3])
+local length = redis.call('XLEN', KEYS[1])
 local entry = {}
 local results = {}
 for i = 2, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then
     results[i - 1] = false
+  elseif length >= maxlen then
+    results[i - 1] = 0
   else
     local values = 3 + n + (i - 2) * n
     for f = 1, n do
       entry[2 * f - 1] = ARGV[3 + f]
       entry[2 * f] = ARGV[values + f]
     end
-    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(entry, 1, 2 * n))
+    local id = redis.call('XADD', KEYS[1], '*', unpack(entry, 1, 2 * n))
+    length = length + 1
     redis.call('SET', KEYS[i], id, 'EX', ttl)
     results[i - 1] = id
   end
@@ -69,12 +80,16 @@ const FIELD_NAMES = encodeStreamEntry({
 const MAX_BATCH_EVENTS = 64;
 const MAX_BATCH_PAYLOAD_CHARS = 1 << 20;
 
+/** Per event: the entry id, null for a duplicate, 0 when the stream is full. */
+type ScriptReply = (string | null | 0)[];
+
 type AppendCommand = (
   numberOfKeys: number,
   ...keysThenArgs: (string | number | readonly string[])[]
-) => Promise<(string | null)[]>;
+) => Promise<ScriptReply>;
 
-export type AppendResult = { duplicate: false; id: string } | { duplicate: true };
+/** `full`: the stream holds STREAM_MAXLEN entries; nothing was written or marked. */
+export type AppendResult = { status: 'stored'; id: string } | { status: 'duplicate' } | { status: 'full' };
 
 export interface EventAppender {
   /**
@@ -95,6 +110,7 @@ export class AppendTimeout extends Error {
 export interface EventAppenderOptions {
   redis: Redis;
   streamKey: string;
+  /** Events are refused (`full`) while the stream holds this many entries. */
   streamMaxLen: number;
   dedupeTtlSeconds: number;
 }
@@ -114,7 +130,13 @@ interface Pending {
   settled: boolean;
 }
 
-const DUPLICATE: AppendResult = Object.freeze({ duplicate: true });
+const DUPLICATE: AppendResult = Object.freeze({ status: 'duplicate' });
+const FULL: AppendResult = Object.freeze({ status: 'full' });
+
+function toResult(reply: string | null | 0 | undefined): AppendResult {
+  if (typeof reply === 'string') return { status: 'stored', id: reply };
+  return reply === 0 ? FULL : DUPLICATE;
+}
 
 export function createEventAppender(options: EventAppenderOptions): EventAppender {
   const { redis, streamKey, streamMaxLen, dedupeTtlSeconds } = options;
@@ -124,17 +146,14 @@ export function createEventAppender(options: EventAppenderOptions): EventAppende
 
   let open: Pending | undefined;
 
-  function settle(batch: Pending, outcome: (string | null)[] | Error): void {
+  function settle(batch: Pending, outcome: ScriptReply | Error): void {
     if (batch.settled) return;
     batch.settled = true;
     if (outcome instanceof Error) {
       for (const { reject } of batch.settle) reject(outcome);
       return;
     }
-    for (let i = 0; i < batch.settle.length; i++) {
-      const id = outcome[i];
-      batch.settle[i]!.resolve(typeof id === 'string' ? { duplicate: false, id } : DUPLICATE);
-    }
+    for (let i = 0; i < batch.settle.length; i++) batch.settle[i]!.resolve(toResult(outcome[i]));
   }
 
   function send(batch: Pending): void {

@@ -14,12 +14,14 @@ export type WebhookOutcomeLabel =
   | 'rejected_media_type'
   | 'rejected_rate_limited'
   | 'rejected_unavailable'
+  | 'rejected_backlog_full'
   | 'rejected_not_found'
   | 'rejected_internal';
 
 export interface IngestMetrics {
   countWebhook(platform: Platform, outcome: WebhookOutcomeLabel): void;
   countAppendFailure(platform: Platform): void;
+  countBacklogFull(platform: Platform): void;
   observeRequest(route: string, method: string, statusCode: number, seconds: number): void;
 }
 
@@ -36,6 +38,12 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
     labelNames: ['platform'] as const,
     registers: [registry],
   });
+  const backlogFull = new Counter({
+    name: 'market_ingest_ingest_backlog_full_total',
+    help: 'Webhooks refused with 503 because the event stream held STREAM_MAXLEN entries (workers behind or stopped)',
+    labelNames: ['platform'] as const,
+    registers: [registry],
+  });
   const requestDuration = new Histogram({
     name: 'market_ingest_http_request_duration_seconds',
     help: 'HTTP request duration, by route, method and status code',
@@ -47,6 +55,7 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
   return {
     countWebhook: (platform, outcome) => webhooks.inc({ platform, outcome }),
     countAppendFailure: (platform) => appendFailures.inc({ platform }),
+    countBacklogFull: (platform) => backlogFull.inc({ platform }),
     observeRequest: (route, method, statusCode, seconds) =>
       requestDuration.observe({ route, method, status_code: statusCode }, seconds),
   };

@@ -4,7 +4,8 @@
  *
  * Per request: rate limit (before the body is read) -> body as a Buffer (application/json only,
  * at most BODY_LIMIT_BYTES) -> signature over those exact bytes -> envelope validation -> atomic
- * dedupe + XADD -> 200. Nothing but Redis is touched on this path.
+ * dedupe + XADD -> 200 (503 when the stream is at its STREAM_MAXLEN cap). Nothing but Redis is
+ * touched on this path.
  */
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -60,6 +61,7 @@ const DUPLICATE = JSON.stringify({ ok: true, duplicate: true });
 const IGNORED = JSON.stringify({ ok: true, ignored: true });
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** At most one line per interval for failures that hit every webhook alike (outage, full stream). */
 const APPEND_FAILURE_LOG_INTERVAL_MS = 5_000;
 
 /** Calls `emit` at most once per interval, telling it how many calls it skipped since. */
@@ -123,6 +125,10 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   // enough next to the metric (the Redis client logs the outage itself).
   const warnAppendFailure = throttled(APPEND_FAILURE_LOG_INTERVAL_MS, (fields, suppressed) =>
     log.warn({ ...fields, suppressed }, 'could not store webhook; answered 503'),
+  );
+  // A full stream refuses every webhook until the workers catch up: same treatment.
+  const warnBacklogFull = throttled(APPEND_FAILURE_LOG_INTERVAL_MS, (fields, suppressed) =>
+    log.warn({ ...fields, suppressed }, 'event stream full (STREAM_MAXLEN); webhook answered 503'),
   );
 
   // Signatures are computed over the bytes as sent, so this context never parses JSON itself.
@@ -235,13 +241,19 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
         });
         throw new AppError('ERR_UNAVAILABLE', 'event store unavailable', { cause: error });
       }
-      metrics.countWebhook(platform, result.duplicate ? 'duplicate' : 'accepted');
+      if (result.status === 'full') {
+        metrics.countBacklogFull(platform);
+        warnBacklogFull({ platform, shop_id: outcome.event.shop_id, event_id: outcome.event.event_id });
+        throw new AppError('ERR_BACKLOG_FULL', 'event backlog full, retry later');
+      }
+      const duplicate = result.status === 'duplicate';
+      metrics.countWebhook(platform, duplicate ? 'duplicate' : 'accepted');
       if (log.isLevelEnabled('debug'))
         log.debug(
           { platform, shop_id: outcome.event.shop_id, event_id: outcome.event.event_id, ...result },
           'webhook stored',
         );
-      return reply.type(JSON_TYPE).send(result.duplicate ? DUPLICATE : ACCEPTED);
+      return reply.type(JSON_TYPE).send(duplicate ? DUPLICATE : ACCEPTED);
     };
 
     app.post(`/webhooks/${platform}`, { config, bodyLimit: options.bodyLimitBytes, handler: receive });

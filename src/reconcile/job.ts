@@ -7,7 +7,8 @@
  * - One shop failing never stops the others, nor does a shop document that cannot be read (it is
  *   reported as a failed shop). The run is recorded in `sync_runs` and always finalised there:
  *   a run that throws is recorded `failed` with its error.
- * - Enqueuing pauses while the consumer group's lag is above RECONCILE_MAX_LAG.
+ * - Enqueuing pauses while the consumer group's lag is above RECONCILE_MAX_LAG, and while the
+ *   stream has no room for the next page under STREAM_MAXLEN (it is never trimmed here).
  * - Backfills go day by day with a checkpoint per shop and day, so an interrupted backfill
  *   resumes where it stopped; a completed one clears its checkpoints.
  */
@@ -138,15 +139,39 @@ export function createReconciler(deps: ReconcileDeps) {
     }
   }
 
-  async function enqueue(events: StreamEvent[]): Promise<number> {
-    if (events.length === 0) return 0;
-    const pipeline = redis.pipeline();
-    for (const event of events) {
-      pipeline.xadd(config.streamKey, 'MAXLEN', '~', config.streamMaxLen, '*', ...encodeStreamEntry(event));
+  /** Waits, like waitForLag, until `count` more entries fit in the stream under STREAM_MAXLEN. */
+  async function waitForRoom(count: number, shouldStop: () => boolean): Promise<void> {
+    let warned = false;
+    for (;;) {
+      const length = await redis.xlen(config.streamKey);
+      if (length + count <= config.streamMaxLen) return;
+      if (!warned)
+        log.warn(
+          { length, adding: count, max: config.streamMaxLen },
+          'event stream at STREAM_MAXLEN; pausing enqueue until the workers catch up',
+        );
+      warned = true;
+      if (shouldStop()) throw new StopRequested();
+      await sleep(1_000);
     }
-    const results = await pipeline.exec();
-    const failed = results?.find(([error]) => error);
-    if (failed) throw failed[0]!;
+  }
+
+  /**
+   * Adds the entries without trimming (trimming would drop entries not yet processed), in chunks
+   * that fit under STREAM_MAXLEN, each once there is room. Webhooks can take that room between the
+   * check and the XADD: the stream then exceeds the cap by at most one chunk, and ingest answers
+   * 503 until the workers have caught up.
+   */
+  async function enqueue(events: StreamEvent[], shouldStop: () => boolean): Promise<number> {
+    for (let start = 0; start < events.length; start += config.streamMaxLen) {
+      const chunk = events.slice(start, start + config.streamMaxLen);
+      await waitForRoom(chunk.length, shouldStop);
+      const pipeline = redis.pipeline();
+      for (const event of chunk) pipeline.xadd(config.streamKey, '*', ...encodeStreamEntry(event));
+      const results = await pipeline.exec();
+      const failed = results?.find(([error]) => error);
+      if (failed) throw failed[0]!;
+    }
     return events.length;
   }
 
@@ -178,6 +203,7 @@ export function createReconciler(deps: ReconcileDeps) {
             received_at: receivedAt,
             payload: '{}',
           })),
+          shouldStop,
         );
       }
     }
@@ -446,7 +472,7 @@ export function createReconciler(deps: ReconcileDeps) {
           const events = lost.events
             .filter((event) => !request.shopId || event.shop_id === request.shopId)
             .map((event) => ({ ...event, source: 'reconcile' as const, received_at: receivedAt }));
-          summary.enqueued += await enqueue(events);
+          summary.enqueued += await enqueue(events, request.shouldStop ?? (() => false));
           if (events.length > 0) log.info({ platform, count: events.length }, 'lost webhooks recovered');
           // With a shop filter the other shops' pushes stay unconfirmed, to be fetched by a full run.
           if (request.shopId) break;

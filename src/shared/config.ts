@@ -148,8 +148,10 @@ export const VARIABLES = [
   {
     name: 'STREAM_MAXLEN',
     default: '1000000',
-    description: 'approximate cap (`MAXLEN ~`) of the event stream',
-    schema: integer(1000, 1_000_000_000),
+    description:
+      'hard cap on the event stream: at this many entries webhooks are answered 503 `ERR_BACKLOG_FULL`; entries are trimmed only once every consumer group has acknowledged them',
+    // Low enough for tests to fill it; one marketplace page (100 entities) still fits whole.
+    schema: integer(100, 1_000_000_000),
   },
   { name: 'BATCH_SIZE', default: '500', description: 'entries per XREADGROUP', schema: integer(1, 10_000) },
   {

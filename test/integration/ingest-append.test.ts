@@ -48,11 +48,11 @@ function event(id: string, overrides: Partial<StreamEvent> = {}): StreamEvent {
   };
 }
 
-function appender(): EventAppender {
+function appender(streamMaxLen = 1000): EventAppender {
   return createEventAppender({
     redis,
     streamKey: env.config.streamKey,
-    streamMaxLen: 1000,
+    streamMaxLen,
     dedupeTtlSeconds: 60,
   });
 }
@@ -64,9 +64,9 @@ describe('createEventAppender', () => {
 
     const results = await Promise.all(events.map((e) => append.append(e, 1_000)));
 
-    expect(results.map((r) => r.duplicate)).toEqual([false, false, false, true, false]);
+    expect(results.map((r) => r.status)).toEqual(['stored', 'stored', 'stored', 'duplicate', 'stored']);
     const entries = await inspect.xrange(env.config.streamKey, '-', '+');
-    expect(entries.map(([id]) => id)).toEqual(results.flatMap((r) => (r.duplicate ? [] : [r.id])));
+    expect(entries.map(([id]) => id)).toEqual(results.flatMap((r) => (r.status === 'stored' ? [r.id] : [])));
     expect(entries.map(([, fields]) => decodeStreamEntry(fields))).toEqual(
       ['a', 'b', 'c', 'd'].map((id) => event(id)),
     );
@@ -80,15 +80,40 @@ describe('createEventAppender', () => {
       append.append(event('same'), 1_000),
       append.append(event('same', { platform: 'shopee' }), 1_000),
     ]);
-    expect([tiktok.duplicate, shopee.duplicate]).toEqual([false, false]);
+    expect([tiktok.status, shopee.status]).toEqual(['stored', 'stored']);
   });
 
   it('splits a burst larger than one batch and still stores every event once', async () => {
     const append = appender();
     const ids = Array.from({ length: 150 }, (_, i) => `e${i}`);
     const results = await Promise.all(ids.map((id) => append.append(event(id), 5_000)));
-    expect(results.every((r) => !r.duplicate)).toBe(true);
+    expect(results.every((r) => r.status === 'stored')).toBe(true);
     expect(await inspect.xlen(env.config.streamKey)).toBe(150);
+  });
+
+  it('at streamMaxLen entries each event of a batch is refused: not stored, not marked, nothing trimmed', async () => {
+    const append = appender(100);
+    const before = await Promise.all(
+      Array.from({ length: 98 }, (_, i) => append.append(event(`old${i}`), 5_000)),
+    );
+    const oldest = await inspect.xrange(env.config.streamKey, '-', '+', 'COUNT', 1);
+
+    // One batch: two fit, then the stream is full; an event stored earlier is still a duplicate.
+    const results = await Promise.all(
+      ['a', 'b', 'c', 'd', 'old0'].map((id) => append.append(event(id), 1_000)),
+    );
+
+    expect(before.every((r) => r.status === 'stored')).toBe(true);
+    expect(results.map((r) => r.status)).toEqual(['stored', 'stored', 'full', 'full', 'duplicate']);
+    expect(await inspect.xlen(env.config.streamKey)).toBe(100);
+    expect(await inspect.xrange(env.config.streamKey, '-', '+', 'COUNT', 1)).toEqual(oldest);
+    for (const id of ['c', 'd'])
+      expect(await inspect.exists(dedupeKey(env.config.streamKey, 'tiktok', id))).toBe(0);
+
+    // Room again (here by deleting entries): the refused events are accepted on retry.
+    await inspect.xtrim(env.config.streamKey, 'MAXLEN', 90);
+    const retried = await Promise.all(['c', 'd'].map((id) => append.append(event(id), 1_000)));
+    expect(retried.map((r) => r.status)).toEqual(['stored', 'stored']);
   });
 
   it('a failing batch rejects every caller and marks none of them seen', async () => {

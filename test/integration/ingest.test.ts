@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { createStreamTrimmer } from '../../src/consumer/trim.js';
 import { buildIngestApp } from '../../src/ingest/app.js';
 import { dedupeKey } from '../../src/ingest/append.js';
 import { waitForRedis, webhookHandlersFromConfig } from '../../src/ingest/main.js';
@@ -24,6 +25,7 @@ const SHOPEE = { SHOPEE_PARTNER_ID: '2001234', SHOPEE_PARTNER_KEY: 'it_partner_k
 const RECEIVED_AT = 1_732_182_600_123;
 /** The whole 503 body: no Redis error text reaches the marketplace. */
 const UNAVAILABLE = { error: { code: 'ERR_UNAVAILABLE', message: 'service unavailable, retry later' } };
+const BACKLOG_FULL = { error: { code: 'ERR_BACKLOG_FULL', message: 'event backlog full, retry later' } };
 
 const FIXTURES = new URL('../fixtures/webhooks/', import.meta.url);
 const fixture = (path: string): Buffer => readFileSync(new URL(path, FIXTURES));
@@ -447,7 +449,7 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
     const t = await startApp(TIKTOK);
     const body = tiktokOrder('wrongtype-1');
     const headers = { authorization: signTikTok(body) };
-    // A string where the stream should be: XADD fails inside the script with WRONGTYPE.
+    // A string where the stream should be: the script fails with WRONGTYPE.
     await t.inspect.set(t.env.config.streamKey, 'not a stream');
 
     const failed = await t.post('/webhooks/tiktok', body, headers);
@@ -461,6 +463,74 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
     const retried = await t.post('/webhooks/tiktok', body, headers);
     expect(retried.body).toEqual({ ok: true });
     expect(await t.entries()).toHaveLength(1);
+  });
+});
+
+describe('STREAM_MAXLEN, a hard cap', () => {
+  /** Posts in small concurrent groups; returns each event id with its answer. */
+  async function postOrders(t: RunningApp, ids: string[]): Promise<Map<string, Answer>> {
+    const answers = new Map<string, Answer>();
+    for (let i = 0; i < ids.length; i += 10) {
+      await Promise.all(
+        ids.slice(i, i + 10).map(async (id) => {
+          const body = tiktokOrder(id);
+          answers.set(id, await t.post('/webhooks/tiktok', body, { authorization: signTikTok(body) }));
+        }),
+      );
+    }
+    return answers;
+  }
+
+  const idsWith = (answers: Map<string, Answer>, status: number) =>
+    [...answers].filter(([, a]) => a.status === status).map(([id]) => id);
+
+  it('issue 10 #4: a backlog larger than STREAM_MAXLEN silently drops undelivered events', async () => {
+    const t = await startApp({ ...TIKTOK, STREAM_MAXLEN: '100' });
+    const { streamKey, consumerGroup } = t.env.config;
+    const ids = Array.from({ length: 150 }, (_, i) => `cap-${i}`);
+
+    // No worker running: the stream fills up.
+    const answers = await postOrders(t, ids);
+
+    const accepted = idsWith(answers, 200);
+    const refused = idsWith(answers, 503);
+    // Every event answered 200 is in the stream: none was trimmed away.
+    const stored = (await t.entries()).map(([, fields]) => decodeStreamEntry(fields).event_id);
+    expect(stored.sort()).toEqual([...accepted].sort());
+    expect(accepted).toHaveLength(100);
+    expect(refused).toHaveLength(50);
+    for (const id of refused) expect(answers.get(id)?.body).toEqual(BACKLOG_FULL);
+    for (const id of refused) expect(await t.inspect.exists(dedupeKey(streamKey, 'tiktok', id))).toBe(0);
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toContain('market_ingest_ingest_backlog_full_total{platform="tiktok"} 50');
+    expect(metrics).toContain(
+      'market_ingest_webhooks_total{platform="tiktok",outcome="rejected_backlog_full"} 50',
+    );
+    const warnings = t.logs.lines.filter((l) => String(l.msg).startsWith('event stream full'));
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings.length).toBeLessThan(refused.length);
+
+    // A worker reads and acknowledges everything; trimming makes room; the retries are accepted.
+    await t.inspect.xgroup('CREATE', streamKey, consumerGroup, '0');
+    const read = (await t.inspect.xreadgroup(
+      'GROUP',
+      consumerGroup,
+      'w1',
+      'COUNT',
+      1000,
+      'STREAMS',
+      streamKey,
+      '>',
+    )) as [string, [string, string[]][]][];
+    await t.inspect.xack(streamKey, consumerGroup, ...read[0]![1].map(([id]) => id));
+    expect(await createStreamTrimmer({ redis: t.inspect, streamKey }).trim()).toEqual({
+      trimmed: 100,
+      length: 0,
+    });
+
+    const retried = await postOrders(t, refused);
+    expect(idsWith(retried, 200).sort()).toEqual([...refused].sort());
+    expect(await t.inspect.xlen(streamKey)).toBe(50);
   });
 });
 

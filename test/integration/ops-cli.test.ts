@@ -12,13 +12,17 @@ afterEach(async () => {
   p = undefined;
 });
 
-async function run(pipeline: Pipeline, ...argv: string[]) {
+function run(pipeline: Pipeline, ...argv: string[]) {
+  return runWith(pipeline, {}, ...argv);
+}
+
+async function runWith(pipeline: Pipeline, env: Record<string, string>, ...argv: string[]) {
   const out: string[] = [];
   const err: string[] = [];
   const io: CliIo = {
     stdout: (t) => out.push(t),
     stderr: (t) => err.push(t),
-    env: pipelineEnv(pipeline, { LOG_LEVEL: 'silent' }),
+    env: pipelineEnv(pipeline, { LOG_LEVEL: 'silent', ...env }),
     isTTY: false,
   };
   const code = await dispatch(COMMANDS, argv, io);
@@ -107,5 +111,40 @@ describe('pending and dlq', () => {
     expect((await run(p, 'dlq', 'replay', '1-0')).code).toBe(1);
     expect((await run(p, 'dlq', 'purge', '--before', 'yesterday')).code).toBe(2);
     expect((await run(p, 'dlq', 'purge')).out).toContain('0 dead letters removed');
+  });
+});
+
+describe('dlq replay against a full event stream', () => {
+  it('exits 1 with the reason and replays nothing when the replay would exceed STREAM_MAXLEN', async () => {
+    p = await createPipeline();
+    const { config } = p.env;
+    const redis = p.env.redis();
+    const event = {
+      platform: 'tiktok' as const,
+      shop_id: 's1',
+      kind: 'order' as const,
+      entity_id: 'o1',
+      version: 1,
+      event_id: 'e1',
+      event_type: '1',
+      source: 'webhook' as const,
+      received_at: 1,
+      payload: '{}',
+    };
+    for (let i = 0; i < 100; i++) await redis.xadd(config.streamKey, '*', ...encodeStreamEntry(event));
+    const deadId = await redis.xadd(config.deadLetterStreamKey, '*', ...encodeStreamEntry(event));
+
+    const refused = await runWith(p, { STREAM_MAXLEN: '100' }, 'dlq', 'replay', '--all');
+
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('dlq replay refused');
+    expect(refused.err).toContain('STREAM_MAXLEN (100)');
+    expect(refused.err).not.toContain('Redis at');
+    expect(await redis.xlen(config.streamKey)).toBe(100);
+    expect(await redis.xrange(config.deadLetterStreamKey, '-', '+')).toHaveLength(1);
+
+    const replayed = await runWith(p, { STREAM_MAXLEN: '101' }, 'dlq', 'replay', deadId!);
+    expect(replayed).toMatchObject({ code: 0 });
+    expect(replayed.out).toContain('1 replayed');
   });
 });

@@ -124,6 +124,56 @@ describe('dead-letter stream', () => {
     expect(await redis.xlen(env.config.deadLetterStreamKey)).toBe(0);
   });
 
+  it('issue 10 #4: dlq replay refuses to push the event stream past STREAM_MAXLEN instead of trimming unprocessed entries', async () => {
+    const capped = createTestEnv({ STREAM_MAXLEN: '100' });
+    env.defer(() => capped.cleanup());
+    const { config } = capped;
+    // 100 unprocessed entries with webhook-sized bodies, 60 dead letters waiting for a replay.
+    const backlog: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const entry = { ...event('s1', `b${i}`), payload: JSON.stringify({ padding: 'x'.repeat(300) }) };
+      backlog.push((await redis.xadd(config.streamKey, '*', ...encodeStreamEntry(entry)))!);
+    }
+    for (let i = 0; i < 60; i++)
+      await redis.xadd(config.deadLetterStreamKey, '*', ...encodeStreamEntry(event('s1', `dead${i}`)));
+    const streamIds = async () =>
+      ((await redis.xrange(config.streamKey, '-', '+')) as [string, string[]][]).map(([id]) => id);
+
+    const refused = await replayDeadLetters(redis, config, 'all').catch((error: unknown) => error);
+
+    expect(await streamIds()).toEqual(backlog);
+    expect(refused).toMatchObject({ code: 'ERR_BACKLOG_FULL', retryable: true });
+    expect((refused as Error).message).toContain('STREAM_MAXLEN (100)');
+    expect(await redis.xlen(config.deadLetterStreamKey)).toBe(60);
+
+    // The workers processed 60 of the backlog and they were trimmed: now all 60 fit.
+    await redis.xtrim(config.streamKey, 'MINID', backlog[60]!);
+    const replayed = await replayDeadLetters(redis, config, 'all');
+    expect(replayed.replayed).toHaveLength(60);
+    expect(await redis.xlen(config.streamKey)).toBe(100);
+    expect((await streamIds()).slice(0, 40)).toEqual(backlog.slice(60));
+  });
+
+  it('replays by id only when every chosen entry fits', async () => {
+    const capped = createTestEnv({ STREAM_MAXLEN: '100' });
+    env.defer(() => capped.cleanup());
+    const { config } = capped;
+    for (let i = 0; i < 99; i++)
+      await redis.xadd(config.streamKey, '*', ...encodeStreamEntry(event('s1', `b${i}`)));
+    const dead: string[] = [];
+    for (let i = 0; i < 2; i++)
+      dead.push(
+        (await redis.xadd(config.deadLetterStreamKey, '*', ...encodeStreamEntry(event('s1', `d${i}`))))!,
+      );
+
+    await expect(replayDeadLetters(redis, config, dead)).rejects.toMatchObject({ code: 'ERR_BACKLOG_FULL' });
+    expect(await redis.xlen(config.streamKey)).toBe(99);
+
+    const one = await replayDeadLetters(redis, config, [dead[1]!, '999-0']);
+    expect(one).toMatchObject({ replayed: [{ deadId: dead[1] }], notFound: ['999-0'] });
+    expect(await redis.xlen(config.streamKey)).toBe(100);
+  });
+
   it('purges entries dead-lettered before a time, or all', async () => {
     await addDead('old');
     await new Promise((r) => setTimeout(r, 5));

@@ -3,13 +3,16 @@
  * enqueue: one write path, nothing a webhook missed stays missing.
  */
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { createStreamTrimmer } from '../../src/consumer/trim.js';
 import { createReconciler, type Reconciler } from '../../src/reconcile/job.js';
 import { createReconcileScheduler } from '../../src/reconcile/scheduler.js';
+import { createLogger } from '../../src/shared/logger.js';
 import { COLLECTIONS } from '../../src/shared/mongo.js';
 import { createShopStore } from '../../src/shared/store/shops.js';
-import { decodeStreamEntry } from '../../src/shared/stream.js';
+import { decodeStreamEntry, encodeStreamEntry } from '../../src/shared/stream.js';
 import { silentLogger } from '../support/context.js';
 import { FAKE_ENDPOINTS } from '../support/fake-marketplace/index.js';
 import { createPipeline, orderEvent, type Pipeline } from '../support/pipeline.js';
@@ -253,6 +256,127 @@ describe('reconcile', () => {
     ][];
     expect(entries.map(([, f]) => decodeStreamEntry(f).entity_id)).toContain('LOST1');
     expect(pipeline.fake.lostPushState().pending).toBe(0);
+  });
+});
+
+describe('reconcile under STREAM_MAXLEN', () => {
+  /**
+   * Fills the stream with `count` entries no worker has read: a backlog. Webhook-sized payloads
+   * spread them over several internal nodes, which is what approximate trimming removes.
+   */
+  async function addBacklog(pipeline: Pipeline, count: number): Promise<void> {
+    const redis = pipeline.runtime.redis;
+    for (let i = 0; i < count; i++) {
+      await redis.xadd(
+        pipeline.env.config.streamKey,
+        '*',
+        ...encodeStreamEntry({
+          platform: 'tiktok',
+          shop_id: 'backlog',
+          kind: 'order',
+          entity_id: `b${i}`,
+          version: 1,
+          event_id: `backlog-${i}`,
+          event_type: '1',
+          source: 'webhook',
+          received_at: 1,
+          payload: JSON.stringify({ type: 1, padding: 'x'.repeat(300) }),
+        }),
+      );
+    }
+  }
+
+  function warningsLogger() {
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        for (const line of chunk.toString().split('\n').filter(Boolean))
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        callback();
+      },
+    });
+    return { lines, logger: createLogger({ level: 'warn', destination }) };
+  }
+
+  it('issue 10 #4: reconcile waits for room below STREAM_MAXLEN instead of trimming unprocessed entries', async () => {
+    p = await createPipeline({ STREAM_MAXLEN: '100' });
+    const pipeline = p;
+    const { streamKey, consumerGroup } = pipeline.env.config;
+    const redis = pipeline.env.redis();
+    const shopId = await pipeline.addShop('tiktok');
+    pipeline.fake.seedOrders('tiktok', shopId, 60, () => ({ update_time: nowSeconds() - 10 }));
+    await redis.xgroup('CREATE', streamKey, consumerGroup, '0', 'MKSTREAM');
+    await addBacklog(pipeline, 80);
+    // Stands in for the workers: read, acknowledge, trim what every group acknowledged.
+    let delivered = 0;
+    const drain = async () => {
+      const reply = (await redis.xreadgroup(
+        'GROUP',
+        consumerGroup,
+        'w1',
+        'COUNT',
+        1000,
+        'STREAMS',
+        streamKey,
+        '>',
+      )) as [string, [string, string[]][]][] | null;
+      const ids = (reply?.[0]?.[1] ?? []).map(([id]) => id);
+      if (ids.length > 0) await redis.xack(streamKey, consumerGroup, ...ids);
+      delivered += ids.length;
+      await createStreamTrimmer({ redis, streamKey }).trim();
+    };
+    const lengthsWhileWaiting: number[] = [];
+    const { lines, logger } = warningsLogger();
+
+    const summary = await createReconciler({
+      config: pipeline.runtime.config,
+      redis: pipeline.runtime.redis,
+      db: pipeline.runtime.mongo.db,
+      shops: pipeline.runtime.shops,
+      adapters: pipeline.runtime.adapters,
+      logger,
+      sleep: async () => {
+        lengthsWhileWaiting.push(await redis.xlen(streamKey));
+        await drain();
+      },
+    }).run({ trigger: 'cli', mode: { type: 'today' } });
+    await drain();
+
+    // Every entry, backlog and reconcile alike, reached the group: none was trimmed unread.
+    expect(delivered).toBe(80 + 60);
+    expect(summary).toMatchObject({ status: 'succeeded', listed: 60, enqueued: 60 });
+    expect(lengthsWhileWaiting).toEqual([80]);
+    expect(lines.filter((l) => String(l.msg).startsWith('event stream at STREAM_MAXLEN'))).toHaveLength(1);
+  });
+
+  it('a stop request ends the wait for room; nothing is added, nothing removed', async () => {
+    p = await createPipeline({ STREAM_MAXLEN: '100' });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    pipeline.fake.seedOrders('tiktok', shopId, 30, () => ({ update_time: nowSeconds() - 10 }));
+    await addBacklog(pipeline, 90);
+    let stop = false;
+
+    const summary = await createReconciler({
+      config: pipeline.runtime.config,
+      redis: pipeline.runtime.redis,
+      db: pipeline.runtime.mongo.db,
+      shops: pipeline.runtime.shops,
+      adapters: pipeline.runtime.adapters,
+      logger: silentLogger,
+      sleep: () => {
+        stop = true;
+        return Promise.resolve();
+      },
+    }).run({ trigger: 'cli', mode: { type: 'today' }, shouldStop: () => stop });
+
+    expect(summary).toMatchObject({ status: 'failed', enqueued: 0 });
+    expect(summary.shops[0]?.error).toMatchObject({ code: 'ERR_INTERRUPTED' });
+    const entries = (await pipeline.env.redis().xrange(pipeline.env.config.streamKey, '-', '+')) as [
+      string,
+      string[],
+    ][];
+    expect(entries.map(([, f]) => decodeStreamEntry(f).shop_id)).toEqual(Array(90).fill('backlog'));
   });
 });
 
