@@ -4,6 +4,7 @@
  * REDIS_URL / MONGO_URL unset it starts embedded servers that keep their data under ./data.
  */
 import { buildWorker } from '../consumer/main.js';
+import type { Worker } from '../consumer/worker.js';
 import { startIngest } from '../ingest/main.js';
 import { buildReconcileScheduler } from '../reconcile/main.js';
 import { EXIT_FAILURE, type CommandSpec } from '../shared/command.js';
@@ -51,10 +52,16 @@ export const startCommand: CommandSpec = {
 
     let runtime;
     let ingest;
+    let worker: Worker;
     try {
       runtime = await openRuntime({ config: settings, logger, role: 'start' });
       try {
-        ingest = await startIngest(settings, logger, { metrics: runtime.metrics });
+        worker = buildWorker(runtime);
+        const running = worker;
+        ingest = await startIngest(settings, logger, {
+          metrics: runtime.metrics,
+          readiness: () => running.health(),
+        });
       } catch (error) {
         await runtime.close();
         throw error;
@@ -63,7 +70,6 @@ export const startCommand: CommandSpec = {
       await stopEmbedded();
       throw error;
     }
-    const worker = buildWorker(runtime);
     const scheduler = buildReconcileScheduler(runtime);
     scheduler.start();
 

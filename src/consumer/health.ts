@@ -9,14 +9,9 @@
  */
 import type { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import type { ReadinessReport } from '../shared/readiness.js';
 
 export type Dependency = 'mongodb' | 'redis';
-
-export interface HealthReport {
-  ready: boolean;
-  /** One line per problem, for `/readyz` and logs; no secrets. */
-  problems: string[];
-}
 
 export interface WorkerHealth {
   /** The delay before the next try while `dependency` is down; logs the outage, throttled. */
@@ -25,7 +20,7 @@ export interface WorkerHealth {
   recovered(dependency: Dependency): void;
   /** A shop's record could not be read (its entries were deferred). */
   shopUnreadable(platform: string, shopId: string, error: AppError): void;
-  report(): HealthReport;
+  report(): ReadinessReport;
   /** 1 while up, 0 while down: for the dependency gauge. */
   isUp(dependency: Dependency): boolean;
 }

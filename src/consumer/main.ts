@@ -56,7 +56,7 @@ export async function runWorkerRole(runtime: Runtime): Promise<number> {
   const { config, logger } = runtime;
   const worker = buildWorker(runtime);
   const components: Closable[] = [{ name: 'worker', close: () => worker.close(config.shutdownTimeoutMs) }];
-  components.push(...(await standaloneRoleTail(runtime)));
+  components.push(...(await standaloneRoleTail(runtime, () => worker.health())));
   const lifecycle = installGracefulShutdown({
     components,
     timeoutMs: config.shutdownTimeoutMs + 2_000,

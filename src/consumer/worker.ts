@@ -21,6 +21,7 @@
 import type { Config } from '../shared/config.js';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import type { ReadinessReport } from '../shared/readiness.js';
 import { isRedisConnectionError, type Redis } from '../shared/redis.js';
 import {
   decodeRetryState,
@@ -36,7 +37,7 @@ import {
   type FailureRecorder,
 } from './dead-letter.js';
 import type { BatchEntry, ConsumerGroup, Settlement } from './group.js';
-import { createWorkerHealth, type HealthReport, type WorkerHealth } from './health.js';
+import { createWorkerHealth, type WorkerHealth } from './health.js';
 import type { ConsumerMetrics } from './metrics.js';
 import type { BatchProcessor, BatchResult, Verdict } from './process-batch.js';
 import type { StreamMetrics, StreamTrimmer } from './trim.js';
@@ -87,7 +88,7 @@ export interface Worker {
   /** Stops reading, lets the batch in flight finish (bounded by timeoutMs), then returns. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
   /** For `/readyz`: unavailable dependencies and unreadable shops. */
-  health(): HealthReport;
+  health(): ReadinessReport;
 }
 
 interface Decided {

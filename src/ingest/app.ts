@@ -15,6 +15,7 @@ import type { Config } from '../shared/config.js';
 import { isAppError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Registry } from '../shared/metrics.js';
+import type { ReadinessCheck } from '../shared/readiness.js';
 import { pingRedis, type Redis } from '../shared/redis.js';
 import { createEventAppender } from './append.js';
 import { createIngestMetrics, type IngestMetrics, type WebhookOutcomeLabel } from './metrics.js';
@@ -43,6 +44,8 @@ export interface IngestDeps {
   logger: Logger;
   metrics: Registry;
   clock?: Clock;
+  /** Other roles in the same process (`start`): `/readyz` also reports their problems. */
+  readiness?: ReadinessCheck;
 }
 
 interface ErrorAnswer {
@@ -166,8 +169,16 @@ export function buildIngestApp(deps: IngestDeps): FastifyInstance {
   app.get('/healthz', () => ({ ok: true }));
 
   app.get('/readyz', async (_request, reply) => {
-    if (await pingRedis(redis)) return { ok: true };
-    return sendError(reply, { status: 503, code: 'ERR_UNAVAILABLE', message: 'redis unreachable' });
+    if (!(await pingRedis(redis))) {
+      return sendError(reply, { status: 503, code: 'ERR_UNAVAILABLE', message: 'redis unreachable' });
+    }
+    const report = deps.readiness?.();
+    if (!report || report.ready) return { ok: true };
+    return sendError(reply, {
+      status: 503,
+      code: 'ERR_UNAVAILABLE',
+      message: `not ready: ${report.problems.join('; ')}`,
+    });
   });
 
   app.get('/metrics', async (_request, reply) => {

@@ -10,6 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import { createShopeeWebhookHandler } from '../shared/marketplaces/shopee/webhook.js';
 import { createTikTokWebhookHandler } from '../shared/marketplaces/tiktok/webhook.js';
 import { createMetricsRegistry, type Registry } from '../shared/metrics.js';
+import type { ReadinessCheck } from '../shared/readiness.js';
 import { closeRedis, createRedis, type Redis } from '../shared/redis.js';
 import { buildIngestApp, type WebhookHandlerRegistry } from './app.js';
 
@@ -55,6 +56,8 @@ const REDIS_STARTUP_WAIT_MS = 5_000;
 export interface StartIngestOptions {
   /** A registry shared with other roles in the same process (`start`); default: a new one. */
   metrics?: Registry;
+  /** The other roles' readiness (`start`), reported by `/readyz` too. */
+  readiness?: ReadinessCheck;
 }
 
 /** Starts the ingest HTTP server; for `ingest` alone and for `start` (all roles in one process). */
@@ -71,6 +74,7 @@ export async function startIngest(
     handlers,
     logger,
     metrics: options.metrics ?? createMetricsRegistry({ defaultLabels: { role: 'ingest' } }),
+    readiness: options.readiness,
   });
 
   if (!(await waitForRedis(redis, REDIS_STARTUP_WAIT_MS)))

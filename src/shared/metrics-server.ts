@@ -1,15 +1,22 @@
 /**
- * A minimal `/metrics` HTTP server for roles without the ingest server (worker, reconcile),
- * started only when METRICS_PORT is set.
+ * A minimal HTTP server for roles without the ingest server (worker, reconcile), started only
+ * when METRICS_PORT is set: `/metrics`, `/healthz` (the process is alive) and `/readyz` (503 with
+ * the role's problems while it cannot do its work, e.g. MongoDB down or a shop record unreadable).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 
 import type { Logger } from './logger.js';
 import type { Registry } from './metrics.js';
+import type { ReadinessCheck } from './readiness.js';
 
 export interface MetricsServer {
   port: number;
   close(): Promise<void>;
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
 }
 
 export async function startMetricsServer(options: {
@@ -17,12 +24,19 @@ export async function startMetricsServer(options: {
   host: string;
   port: number;
   logger: Logger;
+  readiness?: ReadinessCheck;
 }): Promise<MetricsServer> {
   const server: Server = createServer((request, response) => {
-    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
-      response.writeHead(404, { 'content-type': 'application/json' });
-      response.end('{"error":{"code":"ERR_NOT_FOUND","message":"not found"}}');
-      return;
+    const path = request.method === 'GET' ? request.url?.split('?')[0] : undefined;
+    if (path === '/healthz') return sendJson(response, 200, { ok: true });
+    if (path === '/readyz') {
+      const report = options.readiness?.() ?? { ready: true, problems: [] };
+      if (report.ready) return sendJson(response, 200, { ok: true });
+      const message = `not ready: ${report.problems.join('; ')}`;
+      return sendJson(response, 503, { error: { code: 'ERR_UNAVAILABLE', message } });
+    }
+    if (path !== '/metrics') {
+      return sendJson(response, 404, { error: { code: 'ERR_NOT_FOUND', message: 'not found' } });
     }
     options.registry.metrics().then(
       (text) => {

@@ -13,6 +13,7 @@ import { refreshLockTtlMs } from './marketplaces/tokens.js';
 import type { AdapterRegistry } from './marketplaces/types.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createMetricsRegistry, type Registry } from './metrics.js';
+import type { ReadinessCheck } from './readiness.js';
 import { connectMongo, ensureIndexes, type MongoHandle } from './mongo.js';
 import { createRedisRateLimiter, type RedisRateLimiter } from './ratelimit.js';
 import { closeRedis, createRedis, type Redis } from './redis.js';
@@ -108,9 +109,10 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<Runtime>
 
 /**
  * What a standalone role (worker, reconcile) closes after its own work: its `/metrics` server
- * when METRICS_PORT is set (started here), then the runtime.
+ * (with `/healthz`, and `/readyz` answering from `readiness`) when METRICS_PORT is set (started
+ * here), then the runtime.
  */
-export async function standaloneRoleTail(runtime: Runtime): Promise<Closable[]> {
+export async function standaloneRoleTail(runtime: Runtime, readiness?: ReadinessCheck): Promise<Closable[]> {
   const { config, logger } = runtime;
   const tail: Closable[] = [];
   if (config.metricsPort !== undefined) {
@@ -119,6 +121,7 @@ export async function standaloneRoleTail(runtime: Runtime): Promise<Closable[]> 
       host: config.host,
       port: config.metricsPort,
       logger,
+      readiness,
     });
     tail.push({ name: 'metrics', close: () => server.close() });
   }

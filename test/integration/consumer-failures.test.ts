@@ -104,4 +104,65 @@ describe('worker under failure', () => {
     expect(new Set(ids).size).toBe(200);
     expect(await pipeline.env.redis().xlen(config.deadLetterStreamKey)).toBe(0);
   }, 90_000);
+
+  it('issue 10: two workers, one SIGKILLed 10 times mid-batch — every order stored once at its newest version, nothing pending', async () => {
+    // The killed worker may hold the same entry at several kills: allow more stalls than kills.
+    p = await createPipeline({ BATCH_SIZE: '20', MAX_DELIVERIES: '11' });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    let newest = pipeline.fake.seedOrders('tiktok', shopId, 100);
+    pipeline.fake.knobs.setLatency(300);
+
+    const { config } = pipeline.env;
+    const redis = pipeline.env.redis();
+    const startChild = (name: string) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {
+        env: {
+          PATH: process.env.PATH,
+          ...pipelineEnv(pipeline, {
+            CONSUMER_NAME: name,
+            BATCH_SIZE: '20',
+            CLAIM_IDLE_MS: '1000',
+            LOG_LEVEL: 'warn',
+          }),
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      children.push(child);
+      return child;
+    };
+    // Until a worker has created the group, XPENDING answers NOGROUP: nobody holds anything yet.
+    const holdsEntries = async (name: string) => {
+      const rows = (await redis
+        .xpending(config.streamKey, config.consumerGroup, '-', '+', 1, name)
+        .catch(() => [])) as unknown[];
+      return rows.length > 0;
+    };
+
+    startChild('steady-worker');
+    for (let kill = 1; kill <= 10; kill++) {
+      const name = `killed-worker-${kill}`;
+      const victim = startChild(name);
+      await new Promise((r) => setTimeout(r, 1_200)); // let it start before the wave arrives
+      // Every order moves on at the marketplace, and its webhook arrives.
+      newest = newest.map((o) => ({ ...o, update_time: Number(o.update_time) + 60 }));
+      pipeline.fake.putOrders('tiktok', shopId, newest);
+      await pipeline.enqueue(newest.map((o) => orderEvent('tiktok', shopId, o)));
+      await waitFor(() => holdsEntries(name), 30_000);
+      victim.kill('SIGKILL');
+      await new Promise((r) => victim.once('exit', r));
+    }
+
+    pipeline.fake.knobs.setLatency(0);
+    await pipeline.drained(60_000);
+    const { db } = await pipeline.env.mongo();
+    const stored = await db
+      .collection('orders')
+      .find({}, { projection: { _id: 0, order_id: 1, version: 1 } })
+      .toArray();
+    expect(stored).toHaveLength(100);
+    const want = new Map(newest.map((o) => [String(o.id), Number(o.update_time)]));
+    for (const doc of stored) expect(doc.version).toBe(want.get(String(doc.order_id)));
+    expect(await redis.xlen(config.deadLetterStreamKey)).toBe(0);
+  }, 120_000);
 });

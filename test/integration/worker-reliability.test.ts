@@ -3,10 +3,13 @@
  * interleaved pending lists. Real Redis, the harness MongoDB (cut through a TCP proxy), the fake
  * marketplace over HTTP (slowed down, failing on purpose), workers on their own connections.
  */
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 
 import { createBatchProcessor } from '../../src/consumer/process-batch.js';
 import { ensureConsumerGroup } from '../../src/consumer/worker.js';
+import { startMetricsServer } from '../../src/shared/metrics-server.js';
+import { openRuntime } from '../../src/shared/runtime.js';
 import { createEntityStore } from '../../src/shared/store/entities.js';
 import { fieldsToRecord, type StreamEvent } from '../../src/shared/stream.js';
 import { silentLogger } from '../support/context.js';
@@ -218,6 +221,43 @@ describe('issue 10: the worker under outages, slow batches and races', () => {
     ]);
   });
 
+  it('issue 10 #4: trimmed pending entries vanish — a pending entry deleted from the stream is recorded in sync_failures and acked', async () => {
+    p = await createPipeline({ CLAIM_IDLE_MS: '1000' });
+    const pipeline = p;
+    const { config } = pipeline.env;
+    const redis = pipeline.env.redis();
+    const shopId = await pipeline.addShop('tiktok');
+    const seeded = pipeline.fake.seedOrders('tiktok', shopId, 3);
+    await ensureConsumerGroup(redis, config.streamKey, config.consumerGroup);
+    await pipeline.enqueue(seeded.map((o) => orderEvent('tiktok', shopId, o)));
+    // A worker took all three and died; meanwhile one of them was removed from the stream.
+    const read = (await redis.xreadgroup(
+      'GROUP',
+      config.consumerGroup,
+      'dead-worker',
+      'COUNT',
+      3,
+      'STREAMS',
+      config.streamKey,
+      '>',
+    )) as [string, [string, string[]][]][];
+    const [deleted] = read[0]![1][1]!;
+    await redis.xdel(config.streamKey, deleted);
+
+    await pipeline.startWorker();
+    await pipeline.drained();
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('orders').countDocuments()).toBe(2);
+    expect(
+      await db
+        .collection('sync_failures')
+        .find({}, { projection: { _id: 0, stream_id: 1, error: 1 } })
+        .toArray(),
+    ).toEqual([
+      { stream_id: deleted, error: { code: 'ERR_STREAM_TRIMMED', message: expect.any(String) as string } },
+    ]);
+  });
+
   it('a 429 storm on one shop and a 500 storm on another: the third shop flows, the two complete after recovery, nothing dead', async () => {
     p = await createPipeline();
     const pipeline = p;
@@ -271,5 +311,53 @@ describe('issue 10: the worker under outages, slow batches and races', () => {
       deliveries: '3',
     });
     await pipeline.drained();
+  }, 40_000);
+});
+
+describe('issue 10 #9: a worker that cannot read a shop record', () => {
+  it('issue 10 #9: a replica started with a wrong TOKEN_ENCRYPTION_KEY dead-letters every shop it touches — it defers them instead, loudly, and reports not ready', async () => {
+    const rightKey = randomBytes(32).toString('hex');
+    p = await createPipeline({ TOKEN_ENCRYPTION_KEY: rightKey });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const seeded = pipeline.fake.seedOrders('tiktok', shopId, 5);
+    await pipeline.enqueue(seeded.map((o) => orderEvent('tiktok', shopId, o)));
+
+    const wrongKeyRuntime = await openRuntime({
+      config: { ...pipeline.env.config, tokenEncryptionKey: randomBytes(32), consumerName: 'wrong-key' },
+      logger: silentLogger,
+      role: 'test-wrong-key',
+    });
+    pipeline.env.defer(() => wrongKeyRuntime.close());
+    const wrong = await pipeline.startWorker({ runtime: wrongKeyRuntime });
+    await waitFor(async () => {
+      const state = await pipeline.groupState();
+      return state.lag === 0 && state.pending === 0;
+    });
+    await sleep(1_500); // several deferrals later, still nothing dead
+    expect(await deadLetters(pipeline)).toEqual([]);
+    expect((await pipeline.groupState()).waiting).toBe(5);
+
+    const server = await startMetricsServer({
+      registry: wrongKeyRuntime.metrics,
+      host: '127.0.0.1',
+      port: 0,
+      logger: silentLogger,
+      readiness: () => wrong.health(),
+    });
+    pipeline.env.defer(() => server.close());
+    const readyz = await fetch(`http://127.0.0.1:${server.port}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(((await readyz.json()) as { error: { message: string } }).error.message).toMatch(
+      new RegExp(`shop tiktok:${shopId} unreadable`),
+    );
+
+    // The operator fixes the replica: the right key drains everything.
+    await wrong.close();
+    await pipeline.startWorker({ consumerName: 'right-key' });
+    await pipeline.drained(20_000);
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('orders').countDocuments()).toBe(5);
+    expect(await deadLetters(pipeline)).toEqual([]);
   }, 40_000);
 });
