@@ -7,6 +7,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 
 import { createPipeline, orderEvent, pipelineEnv, type Pipeline } from '../support/pipeline.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 let p: Pipeline | undefined;
 let proxy: TcpProxy | undefined;
@@ -19,14 +20,6 @@ afterEach(async () => {
   p = undefined;
   proxy = undefined;
 });
-
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('worker under failure', () => {
   it('acks nothing while MongoDB is unreachable mid-batch, and writes everything once it returns (regression: a network MongoBulkWriteError was taken for success)', async () => {

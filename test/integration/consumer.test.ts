@@ -11,6 +11,7 @@ import { encodeStreamEntry } from '../../src/shared/stream.js';
 import { silentLogger } from '../support/context.js';
 import { FAKE_ENDPOINTS, type Json } from '../support/fake-marketplace/index.js';
 import { createPipeline, orderEvent, type Pipeline } from '../support/pipeline.js';
+import { waitFor } from '../support/wait.js';
 
 let p: Pipeline | undefined;
 afterEach(async () => {
@@ -332,11 +333,3 @@ describe('worker metrics', () => {
     expect(text).toMatch(/market_ingest_worker_documents_written_total(\{[^}]*\})? 3/);
   });
 });
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -16,6 +16,7 @@ import { silentLogger } from '../support/context.js';
 import { FAKE_ENDPOINTS, type Json } from '../support/fake-marketplace/index.js';
 import { createPipeline, orderEvent, type Pipeline } from '../support/pipeline.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 let p: Pipeline | undefined;
 let proxy: TcpProxy | undefined;
@@ -26,16 +27,6 @@ afterEach(async () => {
   p = undefined;
   proxy = undefined;
 });
-
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function deadLetters(pipeline: Pipeline): Promise<Record<string, string>[]> {
   const entries = await pipeline.env.redis().xrange(pipeline.env.config.deadLetterStreamKey, '-', '+');

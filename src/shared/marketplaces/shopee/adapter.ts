@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { ShopeeConfig } from '../../config.js';
 import { toAppError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { detailsByKind } from '../http.js';
 import type {
   LostWebhooks,
   MarketplaceAdapter,
@@ -69,15 +70,8 @@ export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapte
     webhook,
     client,
 
-    getDetails(shop, kind, ids) {
-      const fetch = {
-        order: () => client.getOrders(shop, ids),
-        return: () => client.getReturns(shop, ids),
-        product: () => client.getProducts(shop, ids),
-      }[kind];
-      // Settled per call by the client: a failed call fails only its own ids.
-      return fetch();
-    },
+    // Settled per call by the client: a failed call fails only its own ids.
+    getDetails: detailsByKind(client),
 
     listUpdated: (shop, kind, from, to) => client.listUpdated(shop, kind, from, to),
 

@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 
 import type { TikTokConfig } from '../../config.js';
 import type { Logger } from '../../logger.js';
+import { detailsByKind } from '../http.js';
 import type {
   MarketplaceAdapter,
   RateLimiter,
@@ -60,15 +61,8 @@ export function createTikTokAdapter(options: TikTokAdapterOptions): TikTokAdapte
     webhook: options.webhook,
     client,
 
-    getDetails(shop, kind, ids) {
-      const fetch = {
-        order: () => client.getOrders(shop, ids),
-        return: () => client.getReturns(shop, ids),
-        product: () => client.getProducts(shop, ids),
-      }[kind];
-      // Settled per call by the client: a failed call fails only its own ids.
-      return fetch();
-    },
+    // Settled per call by the client: a failed call fails only its own ids.
+    getDetails: detailsByKind(client),
 
     listUpdated: (shop, kind, from, to) => client.listUpdated(shop, kind, from, to),
 
