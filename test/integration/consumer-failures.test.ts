@@ -13,6 +13,23 @@ let p: Pipeline | undefined;
 let proxy: TcpProxy | undefined;
 const children: ChildProcess[] = [];
 
+/** `market-ingest worker` as a child process on the pipeline's keys, with small batches; `output` collects its log. */
+function startWorkerProcess(name: string): ChildProcess & { output: string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {
+    env: {
+      PATH: process.env.PATH,
+      ...pipelineEnv(p!, { CONSUMER_NAME: name, BATCH_SIZE: '20', CLAIM_IDLE_MS: '1000', LOG_LEVEL: 'info' }),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const withOutput = Object.assign(child, { output: '' });
+  child.stdout.on('data', (chunk: Buffer) => {
+    withOutput.output += chunk.toString();
+  });
+  children.push(child);
+  return withOutput;
+}
+
 afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
   await p?.cleanup();
@@ -61,34 +78,16 @@ describe('worker under failure', () => {
     await pipeline.enqueue(seeded.map((o) => orderEvent('tiktok', shopId, o)));
 
     const { config } = pipeline.env;
-    const childEnv = (name: string): NodeJS.ProcessEnv => ({
-      PATH: process.env.PATH,
-      ...pipelineEnv(pipeline, {
-        CONSUMER_NAME: name,
-        BATCH_SIZE: '20',
-        CLAIM_IDLE_MS: '1000',
-        LOG_LEVEL: 'warn',
-      }),
-    });
-    const startChild = (name: string) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {
-        env: childEnv(name),
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      children.push(child);
-      return child;
-    };
-
     const { db } = await pipeline.env.mongo();
     const orders = db.collection('orders');
-    const first = startChild('killed-worker');
+    const first = startWorkerProcess('killed-worker');
     await waitFor(async () => (await orders.countDocuments()) >= 40, 30_000);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     const storedAtKill = await orders.countDocuments();
     expect(storedAtKill).toBeLessThan(200);
 
-    startChild('restarted-worker');
+    startWorkerProcess('restarted-worker');
     await pipeline.drained(40_000);
     expect(await orders.countDocuments()).toBe(200);
     const ids = (await orders.find({}, { projection: { _id: 0, order_id: 1 } }).toArray()).map((d) =>
@@ -108,22 +107,6 @@ describe('worker under failure', () => {
 
     const { config } = pipeline.env;
     const redis = pipeline.env.redis();
-    const startChild = (name: string) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {
-        env: {
-          PATH: process.env.PATH,
-          ...pipelineEnv(pipeline, {
-            CONSUMER_NAME: name,
-            BATCH_SIZE: '20',
-            CLAIM_IDLE_MS: '1000',
-            LOG_LEVEL: 'warn',
-          }),
-        },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      children.push(child);
-      return child;
-    };
     // Until a worker has created the group, XPENDING answers NOGROUP: nobody holds anything yet.
     const holdsEntries = async (name: string) => {
       const rows = (await redis
@@ -132,11 +115,13 @@ describe('worker under failure', () => {
       return rows.length > 0;
     };
 
-    startChild('steady-worker');
+    startWorkerProcess('steady-worker');
     for (let kill = 1; kill <= 10; kill++) {
       const name = `killed-worker-${kill}`;
-      const victim = startChild(name);
-      await new Promise((r) => setTimeout(r, 1_200)); // let it start before the wave arrives
+      const victim = startWorkerProcess(name);
+      // The wave arrives once the new worker has started, so the steady worker cannot have
+      // drained it alone before the victim takes a batch.
+      await waitFor(() => victim.output.includes('worker started'), 30_000);
       // Every order moves on at the marketplace, and its webhook arrives.
       newest = newest.map((o) => ({ ...o, update_time: Number(o.update_time) + 60 }));
       pipeline.fake.putOrders('tiktok', shopId, newest);
