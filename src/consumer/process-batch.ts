@@ -487,18 +487,26 @@ function shopKey(shop: Pick<Shop, 'platform' | 'shop_id'>): string {
 }
 
 /**
- * Ids to ask the marketplace for: missing, or stored older than an entry announced. Version 0
- * means the event did not say (e.g. a Shopee tracking-number push): what is stored may be older
- * than what it announces, so such an entity is always fetched.
+ * Ids to ask the marketplace for: missing, or stored older than an entry announced. Two cases
+ * fetch even when the stored version looks current, because a version (update_time, in seconds)
+ * cannot show every change:
+ * - version 0: the event did not say (e.g. a Shopee tracking-number push);
+ * - a webhook announcing the stored version: a second change within the same second (paid, or
+ *   cancelled, right after the last one). Reconcile and replay entries at that version are not
+ *   fetched: they announce nothing new. The write guard then stores the refetch only if its
+ *   content differs.
  */
 function idsToFetch(jobs: Job[], stored: Map<string, number>): string[] {
   const wanted = new Map<string, number>();
-  const versionUnknown = new Set<string>();
+  const refetch = new Set<string>();
   for (const { event } of jobs) {
-    wanted.set(event.entity_id, Math.max(wanted.get(event.entity_id) ?? 0, event.version));
-    if (event.version === 0) versionUnknown.add(event.entity_id);
+    const id = event.entity_id;
+    wanted.set(id, Math.max(wanted.get(id) ?? 0, event.version));
+    const storedVersion = stored.get(id);
+    const announcesChange = event.source === 'webhook' && event.version === storedVersion;
+    if (event.version === 0 || announcesChange) refetch.add(id);
   }
   return [...wanted]
-    .filter(([id, version]) => versionUnknown.has(id) || !stored.has(id) || stored.get(id)! < version)
+    .filter(([id, version]) => refetch.has(id) || !stored.has(id) || stored.get(id)! < version)
     .map(([id]) => id);
 }

@@ -12,13 +12,18 @@ export type IsoTimestamp = string;
 export interface BaseDocument {
   platform: Platform;
   shop_id: string;
-  /** Marketplace update_time in unix seconds; a write never replaces a stored higher version. */
+  /**
+   * Marketplace update_time in unix seconds. A write never replaces a stored higher version; at an
+   * equal version it replaces only different content fetched later (see store/entities.ts).
+   */
   version: number;
   /** `platform:shop_id:entity_id` */
   idempotency_key: string;
   create_time: IsoTimestamp | null;
   update_time: IsoTimestamp | null;
   details_fetched_at: IsoTimestamp;
+  /** The same instant as `details_fetched_at`, in unix ms: orders two fetches of one version. */
+  details_fetched_ms: number;
   synced_at: IsoTimestamp;
   sync_source: EventSource;
   is_valid: boolean;

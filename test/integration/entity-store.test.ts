@@ -10,7 +10,15 @@ import { createTestEnv, silentLogger, type TestEnv } from '../support/context.js
 // failpoints (test/support/mongo-emulator/server.py); a real mongod has none of them.
 const ON_EMULATOR = inject('mongoBackend').includes('emulator');
 
-function order(id: string, version: number, status = 'AWAITING_SHIPMENT', shopId = 'shop-1'): OrderDocument {
+const FETCHED_MS = Date.parse('2026-11-21T10:31:00+07:00');
+
+function order(
+  id: string,
+  version: number,
+  status = 'AWAITING_SHIPMENT',
+  shopId = 'shop-1',
+  fetchedMs = FETCHED_MS,
+): OrderDocument {
   return {
     platform: 'tiktok',
     shop_id: shopId,
@@ -20,6 +28,7 @@ function order(id: string, version: number, status = 'AWAITING_SHIPMENT', shopId
     create_time: '2026-11-21T10:00:00+07:00',
     update_time: '2026-11-21T10:30:00+07:00',
     details_fetched_at: '2026-11-21T10:31:00+07:00',
+    details_fetched_ms: fetchedMs,
     synced_at: '2026-11-21T10:31:00+07:00',
     sync_source: 'webhook',
     is_valid: true,
@@ -94,6 +103,44 @@ describe('entity store', () => {
       version: 20,
       status: 'DELIVERED',
     });
+  });
+
+  it('issue 11 #2: equal version, new content is never written — the later fetch of other content at the same version wins', async () => {
+    await store.upsertMany('order', [order('a', 30, 'AWAITING_SHIPMENT')]);
+    // Cancelled within the same second: same update_time, other content, fetched later.
+    expect(
+      await store.upsertMany('order', [order('a', 30, 'CANCELLED', 'shop-1', FETCHED_MS + 800)]),
+    ).toEqual(['updated']);
+    const { db } = await env.mongo();
+    expect(await db.collection('orders').findOne({ order_id: 'a' })).toMatchObject({
+      version: 30,
+      status: 'CANCELLED',
+      details_fetched_ms: FETCHED_MS + 800,
+    });
+  });
+
+  it('at an equal version, writes nothing for the same content or for other content fetched earlier', async () => {
+    await store.upsertMany('order', [order('a', 30, 'CANCELLED', 'shop-1', FETCHED_MS + 800)]);
+    // The same content fetched again later: nothing to write (so nothing to notify).
+    expect(
+      await store.upsertMany('order', [order('a', 30, 'CANCELLED', 'shop-1', FETCHED_MS + 5_000)]),
+    ).toEqual(['unchanged']);
+    // A slower worker's earlier fetch arrives last: the later fetch stays.
+    expect(
+      await store.upsertMany('order', [order('a', 30, 'AWAITING_SHIPMENT', 'shop-1', FETCHED_MS)]),
+    ).toEqual(['unchanged']);
+    const { db } = await env.mongo();
+    const stored = await db.collection('orders').findOne({ order_id: 'a' });
+    expect(stored).toMatchObject({ status: 'CANCELLED', details_fetched_ms: FETCHED_MS + 800 });
+    expect(stored?.content_hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('replaces a document stored before content hashes at an equal version when the content differs', async () => {
+    const { db } = await env.mongo();
+    const legacy: Record<string, unknown> = { ...order('a', 30, 'AWAITING_SHIPMENT') };
+    delete legacy.details_fetched_ms;
+    await db.collection('orders').insertOne(legacy);
+    expect(await store.upsertMany('order', [order('a', 30, 'CANCELLED')])).toEqual(['updated']);
   });
 
   it('finds stored versions with one query, scoped to platform and shop', async () => {

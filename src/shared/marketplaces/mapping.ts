@@ -86,6 +86,7 @@ export function baseDocument(
     create_time: created === null ? null : toIsoWithOffset(created, offset),
     update_time: updated === null ? null : toIsoWithOffset(updated, offset),
     details_fetched_at: dateToIsoWithOffset(context.fetchedAt, offset),
+    details_fetched_ms: context.fetchedAt.getTime(),
     synced_at: dateToIsoWithOffset(context.syncedAt, offset),
     sync_source: context.source,
     is_valid: validationErrors.length === 0,

@@ -29,6 +29,7 @@ import { ENTITY_ID_FIELD, type EntityDocument } from '../documents.js';
 import { AppError } from '../errors.js';
 import type { DetailKind } from '../marketplaces/types.js';
 import { COLLECTIONS } from '../mongo.js';
+import { contentHash } from './content-hash.js';
 import type { Platform } from '../stream.js';
 
 export const COLLECTION_OF_KIND: Readonly<Record<DetailKind, string>> = {
@@ -133,16 +134,31 @@ function guardedUpsert(kind: DetailKind, document: EntityDocument): UpdateOneMod
     shop_id: document.shop_id,
     [ENTITY_ID_FIELD[kind]]: entityIdOf(kind, document),
   };
-  return { filter: { ...key, ...replaceableBy(document) }, update: { $set: document }, upsert: true };
+  const stored = { ...document, content_hash: contentHash(document) };
+  return { filter: { ...key, ...replaceableBy(stored) }, update: { $set: stored }, upsert: true };
 }
 
 /**
- * The version guard: matches a stored document only when `document` may replace it. Upserts
- * rely on it to never overwrite a newer or equal version; the one place to change what "newer"
- * means. (No equality on unique-key fields here: those come from the key.)
+ * The write guard: matches a stored document only when `document` may replace it — the stored
+ * version is older, or equal with other content fetched earlier (the later fetch wins; the same
+ * content writes nothing, so it notifies nothing). The one place that says what "newer" means.
+ * Documents written before content hashes existed have neither field: they count as different
+ * and earlier. (No equality on unique-key fields here: those come from the key.)
  */
-function replaceableBy(document: EntityDocument): Filter<Document> {
-  return { version: { $lt: document.version } };
+function replaceableBy(document: EntityDocument & { content_hash: string }): Filter<Document> {
+  return {
+    $or: [
+      { version: { $lt: document.version } },
+      {
+        version: document.version,
+        content_hash: { $ne: document.content_hash },
+        $or: [
+          { details_fetched_ms: { $lt: document.details_fetched_ms } },
+          { details_fetched_ms: { $exists: false } },
+        ],
+      },
+    ],
+  };
 }
 
 /** Size of the update statement as the driver serialises it (`{q, u, upsert}`). */
