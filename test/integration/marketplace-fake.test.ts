@@ -131,12 +131,34 @@ describe('fake Shopee API', () => {
     const [rich] = (full.body.response as { order_list: Record<string, unknown>[] }).order_list;
     expect(rich).toMatchObject({ total_amount: order!.total_amount, item_list: order!.item_list });
 
+    // Both from Shopee's common error list.
     const wrong = await get(url('not-the-token'));
     expect(wrong.status).toBe(403);
     expect(wrong.body).toMatchObject({
-      error: 'invalid_access_token',
+      error: 'error_auth',
+      message: 'Invalid access_token.',
       request_id: expect.any(String) as string,
     });
+    fake.knobs.expireAccessToken('shopee', shop.shopId);
+    const expired = await get(url(shop.accessToken));
+    expect(expired.status).toBe(403);
+    expect(expired.body).toMatchObject({ error: 'invalid_acceess_token' });
+  });
+
+  it('signs partner-level calls (lost pushes) with partner_id + path + timestamp only', async () => {
+    const { partnerId, partnerKey } = fake.credentials.shopee;
+    const path = '/api/v2/push/get_lost_push_message';
+    const url = (message: (timestamp: string) => string) => {
+      const timestamp = String(now());
+      const sign = hmac(partnerKey, message(timestamp));
+      return `${fake.shopeeBaseUrl}${path}?${new URLSearchParams({ partner_id: String(partnerId), timestamp, sign }).toString()}`;
+    };
+
+    expect((await get(url((ts) => `${partnerId}${path}${ts}`))).body).toMatchObject({ error: '' });
+    // A shop call's base string is refused here.
+    const shopSigned = await get(url((ts) => `${partnerId}${path}${ts}some-token123456`));
+    expect(shopSigned.status).toBe(403);
+    expect(shopSigned.body).toMatchObject({ error: 'error_sign' });
   });
 });
 
