@@ -62,14 +62,19 @@ describe('fake TikTok API', () => {
     const badSign = await get(signedUrl('/order/202309/orders', params, 'wrong'), token);
     expect(badSign.body).toMatchObject({ code: 106001, request_id: expect.any(String) as string });
 
+    // 36009004 is TikTok's code for many refusals; the message says which (common-errors).
     const stale = await get(
       signedUrl('/order/202309/orders', { ...params, timestamp: String(now() - 3_600) }),
       token,
     );
-    expect(stale.body.code).toBe(106002);
+    expect(stale.body.code).toBe(36009004);
+    expect(stale.body.message).toMatch(/^Invalid timestamp/);
 
     const noToken = await get(signedUrl('/order/202309/orders', params));
-    expect(noToken.body.code).toBe(105001);
+    expect(noToken.body).toMatchObject({
+      code: 36009004,
+      message: 'Invalid credentials. The `x-tts-access-token` header is invalid.',
+    });
 
     fake.knobs.expireAccessToken('tiktok', shop.shopId);
     const expired = await get(signedUrl('/order/202309/orders', params), token);
@@ -97,6 +102,68 @@ describe('fake TikTok API', () => {
       expect(await response.json()).toMatchObject({ code: 36009002 });
     }
     expect((await get(url(), { 'x-tts-access-token': shop.accessToken })).status).toBe(200);
+  });
+});
+
+describe('fake TikTok searches (issue 11 #9)', () => {
+  async function post(path: string, query: Record<string, string>, body: unknown, accessToken: string) {
+    const raw = JSON.stringify(body);
+    const secret = fake.credentials.tiktok.appSecret;
+    const names = Object.keys(query).sort();
+    const sign = hmac(secret, `${secret}${path}${names.map((n) => n + query[n]).join('')}${raw}${secret}`);
+    const response = await fetch(
+      `${fake.tiktokBaseUrl}${path}?${new URLSearchParams({ ...query, sign }).toString()}`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-tts-access-token': accessToken },
+        body: raw,
+      },
+    );
+    return (await response.json()) as { code: number; message: string; data: Record<string, unknown[]> };
+  }
+
+  it('refuses a returns search page_size outside [10, 50], as the official SDK documents', async () => {
+    const shop = fake.addShop('tiktok');
+    fake.seedReturns('tiktok', shop.shopId, 12);
+    const search = (pageSize?: string) =>
+      post(
+        '/return_refund/202309/returns/search',
+        {
+          app_key: fake.credentials.tiktok.appKey,
+          timestamp: String(now()),
+          shop_cipher: shop.shopCipher!,
+          ...(pageSize === undefined ? {} : { page_size: pageSize }),
+        },
+        {},
+        shop.accessToken,
+      );
+
+    for (const refused of ['9', '51', '100']) expect((await search(refused)).code).toBe(36009004);
+    expect((await search('50')).data.return_orders).toHaveLength(12);
+    expect((await search('10')).data.return_orders).toHaveLength(10);
+    // Default: 10.
+    expect((await search()).data.return_orders).toHaveLength(10);
+  });
+
+  it('filters a product search by update_time_le (inclusive) and ignores update_time_lt', async () => {
+    const shop = fake.addShop('tiktok');
+    const t = 1_795_000_000;
+    fake.seedProducts('tiktok', shop.shopId, 3, (i) => ({ update_time: t + i }));
+    const search = (filter: Record<string, number>) =>
+      post(
+        '/product/202309/products/search',
+        {
+          app_key: fake.credentials.tiktok.appKey,
+          timestamp: String(now()),
+          shop_cipher: shop.shopCipher!,
+          page_size: '100',
+        },
+        { update_time_ge: t, ...filter },
+        shop.accessToken,
+      );
+
+    expect((await search({ update_time_le: t + 1 })).data.products).toHaveLength(2);
+    expect((await search({ update_time_lt: t + 1 })).data.products).toHaveLength(3);
   });
 });
 
@@ -131,12 +198,34 @@ describe('fake Shopee API', () => {
     const [rich] = (full.body.response as { order_list: Record<string, unknown>[] }).order_list;
     expect(rich).toMatchObject({ total_amount: order!.total_amount, item_list: order!.item_list });
 
+    // Both from Shopee's common error list.
     const wrong = await get(url('not-the-token'));
     expect(wrong.status).toBe(403);
     expect(wrong.body).toMatchObject({
-      error: 'invalid_access_token',
+      error: 'error_auth',
+      message: 'Invalid access_token.',
       request_id: expect.any(String) as string,
     });
+    fake.knobs.expireAccessToken('shopee', shop.shopId);
+    const expired = await get(url(shop.accessToken));
+    expect(expired.status).toBe(403);
+    expect(expired.body).toMatchObject({ error: 'invalid_acceess_token' });
+  });
+
+  it('signs partner-level calls (lost pushes) with partner_id + path + timestamp only', async () => {
+    const { partnerId, partnerKey } = fake.credentials.shopee;
+    const path = '/api/v2/push/get_lost_push_message';
+    const url = (message: (timestamp: string) => string) => {
+      const timestamp = String(now());
+      const sign = hmac(partnerKey, message(timestamp));
+      return `${fake.shopeeBaseUrl}${path}?${new URLSearchParams({ partner_id: String(partnerId), timestamp, sign }).toString()}`;
+    };
+
+    expect((await get(url((ts) => `${partnerId}${path}${ts}`))).body).toMatchObject({ error: '' });
+    // A shop call's base string is refused here.
+    const shopSigned = await get(url((ts) => `${partnerId}${path}${ts}some-token123456`));
+    expect(shopSigned.status).toBe(403);
+    expect(shopSigned.body).toMatchObject({ error: 'error_sign' });
   });
 });
 

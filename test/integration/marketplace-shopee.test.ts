@@ -3,6 +3,7 @@
  * 15-day windows, returns, products with models, tracking numbers, lost pushes.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import type { OrderDocument, ProductDocument } from '../../src/shared/documents.js';
@@ -392,5 +393,41 @@ describe('Shopee signing as the marketplace checks it', () => {
     } finally {
       await wrong.close();
     }
+  });
+});
+
+/** Shopee's published error list and samples (see its _source). */
+const shopeeErrors = JSON.parse(
+  readFileSync(new URL('../fixtures/marketplaces/shopee-errors.json', import.meta.url), 'utf8'),
+) as { success_with_placeholder_error: { body: { response: { return_sn: string } } } };
+
+describe('issue 11 #10: Shopee error codes as the platform defines them', () => {
+  it('issue 11 #10: invalid_acceess_token (misspelt as published) refreshes the token once and the retry succeeds', async () => {
+    const ids = fake
+      .seedOrders('shopee', shop.shop_id, 3, () => ({ order_status: 'READY_TO_SHIP' }))
+      .map((o) => String(o.order_sn));
+    // The marketplace expired the token although our copy says it is still good.
+    fake.knobs.expireAccessToken('shopee', shop.shop_id);
+
+    const { objects, failures } = await adapter.getDetails(shop, 'order', ids);
+
+    expect(failures).toEqual([]);
+    expect(objects).toHaveLength(3);
+    expect(fake.calls.count({ endpoint: E.tokenRefresh })).toBe(1);
+    expect(fake.calls.log.filter((c) => c.endpoint === E.orderDetail).map((c) => c.errorCode)).toEqual([
+      'invalid_acceess_token',
+      null,
+    ]);
+  });
+
+  it('issue 11 #10: a success answer carrying the published `"error": "-"` placeholder is a success', async () => {
+    const { body } = shopeeErrors.success_with_placeholder_error;
+    // The marketplace answers get_return_detail with its published response sample, verbatim.
+    fake.knobs.failNext({ status: 200, body }, { endpoint: E.returnDetail });
+
+    const { objects, failures } = await adapter.getDetails(shop, 'return', [body.response.return_sn]);
+
+    expect(failures).toEqual([]);
+    expect(objects).toEqual([body.response]);
   });
 });

@@ -2,6 +2,7 @@
  * The TikTok adapter against the fake marketplace over real HTTP: detail chunking, paging,
  * returns and products, and the mapping of what came back.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { isAppError } from '../../src/shared/errors.js';
@@ -23,7 +24,7 @@ let fake: FakeMarketplace;
 let adapter: TikTokAdapter;
 let shop: Shop;
 
-function makeAdapter(overrides: { appSecret?: string } = {}) {
+function makeAdapter(overrides: { appSecret?: string; now?: () => number } = {}) {
   return createTikTokAdapter({
     config: {
       appKey: fake.credentials.tiktok.appKey,
@@ -38,7 +39,7 @@ function makeAdapter(overrides: { appSecret?: string } = {}) {
     timeoutMs: 2_000,
     maxAttempts: 3,
     detailBatchSize: 50,
-    client: { retry: { backoffBaseMs: 1, backoffMaxMs: 5 } },
+    client: { retry: { backoffBaseMs: 1, backoffMaxMs: 5 }, now: overrides.now },
   });
 }
 
@@ -213,7 +214,7 @@ describe('TikTok listUpdated', () => {
     const products = await collect(adapter.listUpdated(shop, 'product', from, to));
 
     expect(returns.flat()).toHaveLength(120);
-    expect(returns).toHaveLength(2);
+    expect(returns).toHaveLength(3);
     expect(products.flat()).toHaveLength(7);
   });
 });
@@ -239,5 +240,152 @@ describe('TikTok signing as the marketplace checks it', () => {
     ).catch((e: unknown) => e);
     expect(isAppError(error, 'ERR_MARKETPLACE_REJECTED')).toBe(true);
     expect(fake.calls.count()).toBe(0);
+  });
+});
+
+/** Published samples: the SDK's page_size ranges and TikTok's error tables (see each file's _source). */
+const searchParams = JSON.parse(
+  readFileSync(new URL('../fixtures/marketplaces/tiktok-search-params.json', import.meta.url), 'utf8'),
+) as { searches: Record<'order' | 'return' | 'product', { page_size: { min: number; max: number } }> };
+const errorTable = JSON.parse(
+  readFileSync(new URL('../fixtures/marketplaces/tiktok-errors.json', import.meta.url), 'utf8'),
+) as { pairs: { code: string; message: string }[] };
+
+/** TikTok's error body for a code of the published table, with its published message. */
+function published(code: string) {
+  const pair = errorTable.pairs.find((p) => p.code === code)!;
+  return { code: Number(code), message: pair.message, request_id: 'published-sample', data: null };
+}
+
+const pageSizes = (endpoint: string) =>
+  fake.calls.log.filter((c) => c.endpoint === endpoint).map((c) => Number(c.query.page_size));
+
+describe('issue 11 #9: TikTok search parameters as the platform defines them', () => {
+  it('issue 11 #9: the returns reconcile listing succeeds against a search that accepts page_size only within [10, 50]', async () => {
+    const from = new Date('2026-11-01T00:00:00Z');
+    const to = new Date('2026-11-02T00:00:00Z');
+    const inside = fake.seedReturns('tiktok', shop.shop_id, 120, (i) => ({
+      update_time: from.getTime() / 1000 + i * 60,
+    }));
+
+    const pages = await collect(adapter.listUpdated(shop, 'return', from, to));
+
+    expect(pages.flat().map((e) => e.id)).toEqual(inside.map((r) => String(r.return_id)));
+    const { min, max } = searchParams.searches.return.page_size;
+    const sizes = pageSizes(E.returnSearch);
+    expect(sizes).toEqual([max, max, max]);
+    for (const size of sizes) expect(size).toBeGreaterThanOrEqual(min);
+    // Returns keep the half-open filter of the order search.
+    expect(fake.calls.log.find((c) => c.endpoint === E.returnSearch)?.body).toEqual({
+      update_time_ge: from.getTime() / 1000,
+      update_time_lt: to.getTime() / 1000,
+    });
+  });
+
+  it('issue 11 #9: a by-id lookup of 3 returns asks for page_size 10 (not 3) and finds all 3', async () => {
+    const ids = fake
+      .seedReturns('tiktok', shop.shop_id, 12)
+      .slice(0, 3)
+      .map((r) => String(r.return_id));
+
+    const { objects, failures } = await adapter.getDetails(shop, 'return', ids);
+
+    expect(failures).toEqual([]);
+    expect(objects.map((r) => (r as { return_id: string }).return_id).sort()).toEqual([...ids].sort());
+    expect(pageSizes(E.returnSearch)).toEqual([searchParams.searches.return.page_size.min]);
+  });
+
+  it('issue 11 #9: a product search window [from, to) sends update_time_le = to − 1 s and lists exactly the window', async () => {
+    const from = new Date('2026-11-01T00:00:00Z');
+    const to = new Date('2026-11-02T00:00:00Z');
+    const [ge, lt] = [from.getTime() / 1000, to.getTime() / 1000];
+    const at = (update_time: number) => () => ({ update_time });
+    const inside = [
+      ...fake.seedProducts('tiktok', shop.shop_id, 1, at(ge)),
+      ...fake.seedProducts('tiktok', shop.shop_id, 1, at(lt - 1)),
+    ];
+    fake.seedProducts('tiktok', shop.shop_id, 1, at(ge - 1));
+    fake.seedProducts('tiktok', shop.shop_id, 1, at(lt));
+    fake.seedProducts('tiktok', shop.shop_id, 1, at(lt + 3_600));
+
+    const pages = await collect(adapter.listUpdated(shop, 'product', from, to));
+
+    expect(pages.flat().map((e) => e.id)).toEqual(inside.map((p) => String(p.id)));
+    expect(fake.calls.log.find((c) => c.endpoint === E.productSearch)?.body).toEqual({
+      update_time_ge: ge,
+      update_time_le: lt - 1,
+    });
+  });
+});
+
+describe('issue 11 #10: TikTok error codes as the platform defines them', () => {
+  it('issue 11 #10: 36009004 (`x-tts-access-token` header invalid) refreshes the token once and the retry succeeds', async () => {
+    const ids = fake.seedOrders('tiktok', shop.shop_id, 3).map((o) => String(o.id));
+    // Our copy of the token is not the one the marketplace knows (e.g. revoked in Seller Center).
+    const stale = { ...shop, access_token: 'TTP_not-the-current-token' };
+
+    const { objects, failures } = await adapter.getDetails(stale, 'order', ids);
+
+    expect(failures).toEqual([]);
+    expect(objects).toHaveLength(3);
+    expect(fake.calls.count({ endpoint: E.tokenRefresh })).toBe(1);
+    expect(fake.calls.log.filter((c) => c.endpoint === E.orderDetail).map((c) => c.errorCode)).toEqual([
+      '36009004',
+      null,
+    ]);
+  });
+
+  it('a 36009004 that is not about the token (a stale timestamp) is refused without a refresh (no token churn)', async () => {
+    const skewed = makeAdapter({ now: () => Date.now() - 3_600_000 });
+    try {
+      const ids = fake.seedOrders('tiktok', shop.shop_id, 1).map((o) => String(o.id));
+
+      const { failures } = await skewed.getDetails(shop, 'order', ids);
+
+      expect(failures).toHaveLength(1);
+      expect(failures[0]!.error).toMatchObject({ code: 'ERR_MARKETPLACE_REJECTED', retryable: false });
+      expect(fake.calls.log.map((c) => [c.endpoint, c.errorCode])).toEqual([[E.orderDetail, '36009004']]);
+    } finally {
+      await skewed.close();
+    }
+  });
+
+  it('issue 11 #10: 36009007 (request timeout) is transient: retried, then the call succeeds', async () => {
+    const ids = fake.seedOrders('tiktok', shop.shop_id, 3).map((o) => String(o.id));
+    fake.knobs.failNext({ status: 200, body: published('36009007') }, { endpoint: E.orderDetail });
+
+    const { objects, failures } = await adapter.getDetails(shop, 'order', ids);
+
+    expect(failures).toEqual([]);
+    expect(objects).toHaveLength(3);
+    expect(fake.calls.count({ endpoint: E.orderDetail })).toBe(2);
+  });
+
+  it('issue 11 #10: 12019150 on an order detail means that order is absent: in neither objects nor failures', async () => {
+    const known = fake.seedOrders('tiktok', shop.shop_id, 2).map((o) => String(o.id));
+    const unknown = '576486316948499999';
+    // The marketplace answers not-found to every call that asks for the unknown id.
+    fake.knobs.failNext(
+      { status: 200, body: published('12019150') },
+      { endpoint: E.orderDetail, id: unknown, times: 2 },
+    );
+
+    const { objects, failures } = await adapter.getDetails(shop, 'order', [...known, unknown]);
+
+    expect(failures).toEqual([]);
+    expect(objects.map((o) => (o as { id: string }).id).sort()).toEqual([...known].sort());
+    // The not-found call named no id: halved until it did.
+    expect(fake.calls.ids({ endpoint: E.orderDetail })).toEqual([[...known, unknown], known, [unknown]]);
+  });
+
+  it('issue 11 #10: 12019150 on a product detail means that product is absent: in neither objects nor failures', async () => {
+    const known = fake.seedProducts('tiktok', shop.shop_id, 2).map((p) => String(p.id));
+    const unknown = '1729382256910270999';
+
+    const { objects, failures } = await adapter.getDetails(shop, 'product', [...known, unknown]);
+
+    expect(failures).toEqual([]);
+    expect(objects.map((p) => (p as { id: string }).id).sort()).toEqual([...known].sort());
+    expect(fake.calls.log.find((c) => c.ids.includes(unknown))?.errorCode).toBe('12019150');
   });
 });

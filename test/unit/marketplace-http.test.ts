@@ -3,6 +3,8 @@
  * limiter hooks, and classification of every outcome into typed errors. The transport is an
  * undici MockAgent passed in as the Dispatcher; sleep, clock and randomness are injected.
  */
+import { readFileSync } from 'node:fs';
+
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -296,5 +298,67 @@ describe('requests', () => {
     await http.close();
     const error = await failure(http.send(call));
     expect(error.code).toBe('ERR_MARKETPLACE_TRANSIENT');
+  });
+});
+
+const fixture = <T>(name: string) =>
+  JSON.parse(readFileSync(new URL(`../fixtures/marketplaces/${name}.json`, import.meta.url), 'utf8')) as T;
+
+describe('issue 11 #10: classifiers against the platforms’ published error tables', () => {
+  const classifyTikTok: ResponseClassifier = classifyTikTokResponse;
+  const classifyShopee: ResponseClassifier = classifyShopeeResponse;
+  const tiktok = fixture<{ pairs: { code: string; message: string }[] }>('tiktok-errors');
+  /** The published refusals that a new access token fixes. */
+  const tokenRefusals = new Set([
+    '101000 Invalid query or header. The `category_asset_cipher` query parameter or `x-tts-access-token` header is invalid.',
+    '105002 Expired credentials. The `access_token` or `x-tts-access-token` header has expired.',
+    '36009004 Invalid credentials. The `access_token` header is invalid.',
+    '36009004 Invalid credentials. The `x-tts-access-token` header is invalid.',
+  ]);
+  const otherKinds: Record<string, string> = {
+    '36009002': 'ERR_MARKETPLACE_RATE_LIMITED',
+    '36009003': 'ERR_MARKETPLACE_TRANSIENT',
+    '36009007': 'ERR_MARKETPLACE_TRANSIENT',
+  };
+
+  it.each(tiktok.pairs.map((p) => [p.code, p.message] as const))(
+    'issue 11 #10: TikTok %s "%s"',
+    (code, message) => {
+      const expected = tokenRefusals.has(`${code} ${message}`)
+        ? 'ERR_MARKETPLACE_AUTH'
+        : (otherKinds[code] ?? 'ERR_MARKETPLACE_REJECTED');
+      expect(classifyTikTok({ code: Number(code), message, request_id: 'r' }, 200)).toMatchObject({
+        code: expected,
+        platformCode: code,
+      });
+    },
+  );
+
+  const shopee = fixture<{
+    common_error_list: { entries: { error: string; description: string }[] };
+    error_examples: { body: { error: string; message: string } }[];
+    success_with_placeholder_error: { body: unknown };
+  }>('shopee-errors');
+  const shopeeKinds: Record<string, string> = {
+    error_auth: 'ERR_MARKETPLACE_AUTH',
+    invalid_acceess_token: 'ERR_MARKETPLACE_AUTH',
+    error_rate_limit: 'ERR_MARKETPLACE_RATE_LIMITED',
+    error_sign: 'ERR_MARKETPLACE_REJECTED',
+    // Not found is an error here; the client reads it as "absent" for single-object fetches.
+    error_not_found: 'ERR_MARKETPLACE_REJECTED',
+  };
+
+  it.each([
+    ...shopee.common_error_list.entries.map((e) => [e.error, e.description] as const),
+    ...shopee.error_examples.map((e) => [e.body.error, e.body.message] as const),
+  ])('issue 11 #10: Shopee %s "%s"', (error, message) => {
+    expect(classifyShopee({ error, message, request_id: 'r' }, 403)).toMatchObject({
+      code: shopeeKinds[error],
+      platformCode: error,
+    });
+  });
+
+  it('issue 11 #10: Shopee’s published success sample with `"error": "-"` is a success', () => {
+    expect(classifyShopee(shopee.success_with_placeholder_error.body, 200)).toBeUndefined();
   });
 });

@@ -2,8 +2,9 @@
  * The fake Shopee Open Platform v2. Checks requests the way Shopee does: partner_id, a fresh
  * timestamp, the signature (shop calls: partner_id + path + timestamp + access_token + shop_id;
  * public calls: partner_id + path + timestamp), the shop and its access token. Errors answer in
- * Shopee's format `{error, message, request_id}` (error_sign / invalid_access_token with HTTP 403,
- * error_param with HTTP 400).
+ * Shopee's format `{error, message, request_id}` with the names of Shopee's common error list
+ * (error_sign, error_auth and the misspelt invalid_acceess_token with HTTP 403, error_param with
+ * HTTP 400).
  */
 import { expectedShopeeSign, randomToken, requestId, safeEqualHex } from './crypto.js';
 import {
@@ -122,9 +123,10 @@ export function createShopeeRouter(store: FakeStore): Router {
     }
     const shop = shops.get(shopId);
     if (!shop) return param(`shop_id ${shopId} not found`);
-    if (accessToken !== shop.accessToken)
-      return shopeeError(403, 'invalid_access_token', 'Invalid access_token.');
-    if (tokensExpired(shop, store)) return shopeeError(403, 'invalid_access_token', 'Access token expired.');
+    // Both are in Shopee's common error list, "invalid_acceess_token" misspelt as published.
+    if (accessToken !== shop.accessToken) return shopeeError(403, 'error_auth', 'Invalid access_token.');
+    if (tokensExpired(shop, store))
+      return shopeeError(403, 'invalid_acceess_token', 'Invalid access_token, please have a check.');
     return shop;
   }
 

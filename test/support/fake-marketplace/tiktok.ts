@@ -1,7 +1,8 @@
 /**
  * The fake TikTok Shop API (202309) and its auth host. Checks requests the way TikTok does:
  * app_key, a fresh timestamp, the request signature, the shop_cipher and the access token in
- * `x-tts-access-token`; failures answer HTTP 200 with TikTok's `{code != 0, message, request_id}`.
+ * `x-tts-access-token`, and each search's page_size range; failures answer HTTP 200 with
+ * TikTok's `{code != 0, message, request_id}`, with TikTok's codes and messages.
  */
 import { expectedTikTokSign, randomToken, requestId, safeEqualHex } from './crypto.js';
 import {
@@ -29,22 +30,47 @@ export const TIKTOK_ENDPOINTS = {
   tokenRefresh: '/api/v2/token/refresh',
 } as const;
 
-/** The codes the fake answers with (TikTok's where known, else in TikTok's style). */
+/**
+ * The codes the fake answers with: TikTok's own where its common-errors and endpoint tables give
+ * them (as copied in rymndcs/tiktok_shop_rb_api test/fixtures/error_list.json), else in TikTok's
+ * style (marked). 36009004 is TikTok's code for many refusals; its message says which.
+ */
 export const TIKTOK_CODES = {
   invalidSign: 106001,
-  invalidTimestamp: 106002,
-  invalidAppKey: 106003,
+  missingShopCipher: 106013,
+  /** The fake's own: no published code for a shop_cipher that names no shop. */
   invalidShopCipher: 106004,
-  invalidAccessToken: 105001,
+  /** Invalid access token, app_key, timestamp or parameter (the message tells them apart). */
+  invalidRequest: 36009004,
   expiredAccessToken: 105002,
+  /** The fake's own: no published code for a refused refresh token. */
   invalidRefreshToken: 105003,
-  invalidParam: 36009001,
   tooManyRequests: 36009002,
   internalError: 36009003,
-  productNotFound: 12052048,
+  requestTimeout: 36009007,
+  /** Get Product of an unknown id (get-product-202309). */
+  productNotFound: 12019150,
 } as const;
 
+/** TikTok's messages for the 36009004 refusals the fake makes (common-errors). */
+const MESSAGES = {
+  accessToken: 'Invalid credentials. The `x-tts-access-token` header is invalid.',
+  appKey: 'Invalid credentials. Invalid `app_key` query parameter.',
+  timestamp:
+    'Invalid timestamp. The value of the `timestamp` query parameter must not be earlier than 5 minutes before the current time.',
+  param: 'invalid param error',
+} as const;
+
+const invalid = (message: string, status = 200) => tiktokError(TIKTOK_CODES.invalidRequest, message, status);
+
 const MAX_DETAIL_IDS = 50;
+
+/** `page_size` bounds of each search (official SDK): returns [10, 50] with default 10, else [1, 100] required. */
+const PAGE_SIZES = {
+  orders: { min: 1, max: 100, default: undefined },
+  returns: { min: 10, max: 50, default: 10 },
+  products: { min: 1, max: 100, default: undefined },
+} as const;
 
 function ok(data: unknown): FakeReply {
   return {
@@ -65,10 +91,15 @@ function byUpdateTime(a: Json, b: Json, idField: string): number {
   );
 }
 
-/** Keeps entities whose `field` is in [ge, lt) for each bound given. */
-function inRange(entity: Json, field: string, ge: unknown, lt: unknown): boolean {
+/** Keeps entities whose `field` is within each bound given ([ge, lt) or [ge, le]). */
+function inRange(entity: Json, field: string, bounds: { ge?: unknown; lt?: unknown; le?: unknown }): boolean {
   const value = unixSeconds(entity[field]);
-  return (typeof ge !== 'number' || value >= ge) && (typeof lt !== 'number' || value < lt);
+  const { ge, lt, le } = bounds;
+  return (
+    (typeof ge !== 'number' || value >= ge) &&
+    (typeof lt !== 'number' || value < lt) &&
+    (typeof le !== 'number' || value <= le)
+  );
 }
 
 export function createTikTokRouter(store: FakeStore): Router {
@@ -79,14 +110,13 @@ export function createTikTokRouter(store: FakeStore): Router {
   /** Everything TikTok checks before it looks at the endpoint's own parameters. */
   function authenticate(request: FakeRequest): FakeShopState | FakeReply {
     const { query } = request;
-    if (query.get('app_key') !== settings.appKey)
-      return tiktokError(TIKTOK_CODES.invalidAppKey, 'Invalid app_key');
+    if (query.get('app_key') !== settings.appKey) return invalid(MESSAGES.appKey);
     const timestamp = numberParam(query.get('timestamp'));
     if (
       timestamp === undefined ||
       Math.abs(store.now() / 1000 - timestamp) > settings.timestampToleranceSeconds
     ) {
-      return tiktokError(TIKTOK_CODES.invalidTimestamp, 'Invalid timestamp: expired or missing');
+      return invalid(MESSAGES.timestamp);
     }
     const expected = expectedTikTokSign(
       settings.appSecret,
@@ -99,13 +129,23 @@ export function createTikTokRouter(store: FakeStore): Router {
     if (!safeEqualHex(expected, query.get('sign') ?? undefined)) {
       return tiktokError(TIKTOK_CODES.invalidSign, 'Invalid credentials: the sign is wrong');
     }
-    const shop = byCipher(query.get('shop_cipher'));
+    const cipher = query.get('shop_cipher');
+    if (!cipher) {
+      return tiktokError(
+        TIKTOK_CODES.missingShopCipher,
+        'Missing identifier. The `shop_cipher` query parameter is required to identify the target shop.',
+      );
+    }
+    const shop = byCipher(cipher);
     if (!shop) return tiktokError(TIKTOK_CODES.invalidShopCipher, 'Invalid shop_cipher');
     const token = request.headers['x-tts-access-token'];
-    if (token !== shop.accessToken)
-      return tiktokError(TIKTOK_CODES.invalidAccessToken, 'Invalid access token');
-    if (tokensExpired(shop, store))
-      return tiktokError(TIKTOK_CODES.expiredAccessToken, 'Access token is expired');
+    if (token !== shop.accessToken) return invalid(MESSAGES.accessToken);
+    if (tokensExpired(shop, store)) {
+      return tiktokError(
+        TIKTOK_CODES.expiredAccessToken,
+        'Expired credentials. The `access_token` or `x-tts-access-token` header has expired.',
+      );
+    }
     return shop;
   }
 
@@ -121,12 +161,12 @@ export function createTikTokRouter(store: FakeStore): Router {
     };
   }
 
-  function paged(request: FakeRequest, items: Json[], defaultSize?: number) {
-    const size = numberParam(request.query.get('page_size')) ?? defaultSize;
-    if (size === undefined || size < 1 || size > 100)
-      return tiktokError(TIKTOK_CODES.invalidParam, 'page_size must be 1..100');
+  function paged(request: FakeRequest, items: Json[], sizes: (typeof PAGE_SIZES)[keyof typeof PAGE_SIZES]) {
+    const size = numberParam(request.query.get('page_size')) ?? sizes.default;
+    if (size === undefined || size < sizes.min || size > sizes.max)
+      return invalid(`${MESSAGES.param}: page_size must be within [${sizes.min}, ${sizes.max}]`);
     const offset = decodeOffset(request.query.get('page_token'));
-    if (offset === undefined) return tiktokError(TIKTOK_CODES.invalidParam, 'Invalid page_token');
+    if (offset === undefined) return invalid(`${MESSAGES.param}: page_token`);
     const page = items.slice(offset, offset + size);
     const next = offset + size < items.length ? encodeOffset(offset + size) : '';
     return { page, next, total: items.length };
@@ -151,7 +191,7 @@ export function createTikTokRouter(store: FakeStore): Router {
         ids,
         withShop(request, (s) => {
           if (ids.length === 0 || ids.length > MAX_DETAIL_IDS) {
-            return tiktokError(TIKTOK_CODES.invalidParam, `ids must hold 1..${MAX_DETAIL_IDS} order ids`);
+            return invalid(`${MESSAGES.param}: ids must hold 1..${MAX_DETAIL_IDS} order ids`);
           }
           return ok({ orders: ids.map((id) => s.orders.get(id)).filter(Boolean) });
         }),
@@ -164,11 +204,15 @@ export function createTikTokRouter(store: FakeStore): Router {
         [],
         withShop(request, (s, filters) => {
           const orders = [...s.orders.values()]
-            .filter((o) => inRange(o, 'update_time', filters.update_time_ge, filters.update_time_lt))
-            .filter((o) => inRange(o, 'create_time', filters.create_time_ge, filters.create_time_lt))
+            .filter((o) =>
+              inRange(o, 'update_time', { ge: filters.update_time_ge, lt: filters.update_time_lt }),
+            )
+            .filter((o) =>
+              inRange(o, 'create_time', { ge: filters.create_time_ge, lt: filters.create_time_lt }),
+            )
             .filter((o) => typeof filters.order_status !== 'string' || o.status === filters.order_status)
             .sort((a, b) => byUpdateTime(a, b, 'id'));
-          const result = paged(request, orders);
+          const result = paged(request, orders, PAGE_SIZES.orders);
           if ('status' in result) return result;
           return ok({ orders: result.page, next_page_token: result.next, total_count: result.total });
         }),
@@ -190,10 +234,14 @@ export function createTikTokRouter(store: FakeStore): Router {
           const returns = [...s.returns.values()]
             .filter((r) => !wanted || wanted.has(String(r.return_id)))
             .filter((r) => !orderIds || orderIds.has(String(r.order_id)))
-            .filter((r) => inRange(r, 'update_time', filters.update_time_ge, filters.update_time_lt))
-            .filter((r) => inRange(r, 'create_time', filters.create_time_ge, filters.create_time_lt))
+            .filter((r) =>
+              inRange(r, 'update_time', { ge: filters.update_time_ge, lt: filters.update_time_lt }),
+            )
+            .filter((r) =>
+              inRange(r, 'create_time', { ge: filters.create_time_ge, lt: filters.create_time_lt }),
+            )
             .sort((a, b) => byUpdateTime(a, b, 'return_id'));
-          const result = paged(request, returns, 50);
+          const result = paged(request, returns, PAGE_SIZES.returns);
           if ('status' in result) return result;
           return ok({ return_orders: result.page, next_page_token: result.next, total_count: result.total });
         }),
@@ -205,10 +253,17 @@ export function createTikTokRouter(store: FakeStore): Router {
         TIKTOK_ENDPOINTS.productSearch,
         [],
         withShop(request, (s, filters) => {
+          // Product search filters by update_time_ge / update_time_le (inclusive); it has no
+          // update_time_lt, so an update_time_lt in the body is an unknown field and ignored.
           const products = [...s.products.values()]
-            .filter((p) => inRange(p, 'update_time', filters.update_time_ge, filters.update_time_lt))
+            .filter((p) =>
+              inRange(p, 'update_time', { ge: filters.update_time_ge, le: filters.update_time_le }),
+            )
+            .filter((p) =>
+              inRange(p, 'create_time', { ge: filters.create_time_ge, le: filters.create_time_le }),
+            )
             .sort((a, b) => byUpdateTime(a, b, 'id'));
-          const result = paged(request, products);
+          const result = paged(request, products, PAGE_SIZES.products);
           if ('status' in result) return result;
           // The search answers summaries, not full products.
           const summaries = result.page.map((p) => ({
@@ -234,7 +289,9 @@ export function createTikTokRouter(store: FakeStore): Router {
         [productId],
         withShop(request, (s) => {
           const product = s.products.get(productId);
-          return product ? ok(product) : tiktokError(TIKTOK_CODES.productNotFound, 'Product does not exist');
+          return product
+            ? ok(product)
+            : tiktokError(TIKTOK_CODES.productNotFound, 'The product ID does not exist.');
         }),
       );
     }
@@ -244,13 +301,9 @@ export function createTikTokRouter(store: FakeStore): Router {
   return {
     match,
     error(status, kind, message) {
-      const code =
-        kind === 'rate_limited'
-          ? TIKTOK_CODES.tooManyRequests
-          : kind === 'server'
-            ? TIKTOK_CODES.internalError
-            : TIKTOK_CODES.invalidParam;
-      return tiktokError(code, message, status);
+      if (kind === 'rate_limited') return tiktokError(TIKTOK_CODES.tooManyRequests, message, status);
+      if (kind === 'server') return tiktokError(TIKTOK_CODES.internalError, message, status);
+      return invalid(`${MESSAGES.param}: ${message}`, status);
     },
   };
 }
@@ -271,10 +324,10 @@ export function createTikTokAuthRouter(store: FakeStore): Router {
         handle() {
           const { query } = request;
           if (query.get('app_key') !== settings.appKey || query.get('app_secret') !== settings.appSecret) {
-            return tiktokError(TIKTOK_CODES.invalidAppKey, 'Invalid app_key or app_secret');
+            return invalid(MESSAGES.appKey);
           }
           if (query.get('grant_type') !== 'refresh_token') {
-            return tiktokError(TIKTOK_CODES.invalidParam, 'grant_type must be refresh_token');
+            return invalid(`${MESSAGES.param}: grant_type must be refresh_token`);
           }
           if (!shop) return tiktokError(TIKTOK_CODES.invalidRefreshToken, 'Invalid refresh_token');
           const nowSeconds = Math.floor(store.now() / 1000);

@@ -48,11 +48,14 @@ export const SHOPEE_PATHS = {
 
 /**
  * Shopee `error` values with a retry meaning; any other non-empty one is ERR_MARKETPLACE_REJECTED.
- * MARKETPLACES.md names error_auth / invalid_access_token and "error_too_many_request-style"
- * codes; the rest are likely and kept here to extend.
+ * Documented ones (common_error_list / error_list of congminh1254/shopee-sdk schemas/v2.*.json,
+ * see ../shared/MARKETPLACES.md; excerpt in test/fixtures/marketplaces/shopee-errors.json):
+ * error_auth ("Invalid access_token."), the misspelt invalid_acceess_token ("Invalid
+ * access_token, please have a check."), error_rate_limit, error_server, error_network,
+ * error_inner, error_not_found, error_item_not_found. The others are likely and kept to extend.
  */
 export const SHOPEE_ERRORS = {
-  auth: ['error_auth', 'invalid_access_token', 'error_invalid_access_token'],
+  auth: ['error_auth', 'invalid_acceess_token', 'invalid_access_token', 'error_invalid_access_token'],
   rateLimited: ['error_too_many_request', 'too_many_request', 'error_rate_limit'],
   transient: [
     'error_server',
@@ -95,6 +98,13 @@ const TRACKED_STATUSES = new Set(['PROCESSED', 'SHIPPED', 'TO_CONFIRM_RECEIVE', 
 /** get_item_list filters by status and requires at least one: ask for all of them. */
 const ITEM_STATUSES = ['NORMAL', 'BANNED', 'UNLIST', 'REVIEWING', 'SELLER_DELETE', 'SHOPEE_DELETE'];
 
+/**
+ * `error` values that mean success: empty, and "-", which Shopee's published response samples
+ * (get_item_base_info, get_return_detail, get_lost_push_message) put in `error`, `message` and
+ * `warning` of successful answers as a placeholder. A real error always has a name.
+ */
+const NO_ERROR = new Set<unknown>(['', '-']);
+
 export function classifyShopeeResponse(body: unknown): ApiFailure | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return {
@@ -104,7 +114,7 @@ export function classifyShopeeResponse(body: unknown): ApiFailure | undefined {
     };
   }
   const { error, message, request_id: requestId } = body as Record<string, unknown>;
-  if (error === undefined || error === null || error === '') return undefined;
+  if (error === undefined || error === null || NO_ERROR.has(error)) return undefined;
   const errorCode = typeof error === 'string' ? error : JSON.stringify(error);
   const described = `${errorCode}: ${typeof message === 'string' && message ? message : 'no message'}${
     typeof requestId === 'string' && requestId ? ` (request_id ${requestId})` : ''

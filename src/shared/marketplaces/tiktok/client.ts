@@ -22,6 +22,7 @@ import {
   unique,
   type ApiFailure,
   type MarketplaceClientOptions,
+  type MarketplaceErrorCode,
 } from '../http.js';
 import { createTokenManager, type TokenManager } from '../tokens.js';
 import type { DetailKind, DetailResult, ListedEntity, Shop, ShopTokens } from '../types.js';
@@ -31,29 +32,58 @@ import { TIKTOK_ACCESS_TOKEN_HEADER, tiktokSignedQuery } from './signing.js';
 export const TIKTOK_PATHS = {
   orderDetail: '/order/202309/orders',
   orderSearch: '/order/202309/orders/search',
-  // Likely (MARKETPLACES.md): same paging as order search.
   returnSearch: '/return_refund/202309/returns/search',
   productDetail: (productId: string) => `/product/202309/products/${encodeURIComponent(productId)}`,
-  // Likely: not in MARKETPLACES.md; same request shape as order search.
   productSearch: '/product/202309/products/search',
   tokenRefresh: '/api/v2/token/refresh',
 } as const;
 
 /**
  * TikTok error codes with a retry meaning; any other non-zero code is ERR_MARKETPLACE_REJECTED.
- * Only 36009002 is documented in MARKETPLACES.md; the others are likely and kept here to extend.
+ * Source: TikTok's common-errors and endpoint error tables as copied in rymndcs/tiktok_shop_rb_api
+ * `test/fixtures/error_list.json` (../shared/MARKETPLACES.md); excerpt in
+ * test/fixtures/marketplaces/tiktok-errors.json.
  */
 export const TIKTOK_ERROR_CODES = {
   rateLimited: [36009002],
+  /** The access token was refused: the TokenManager refreshes it once and retries. */
   auth: [105001, 105002, 105003],
-  transient: [36009003],
-  /** "does not exist" answers to a single-object fetch: the object is absent, not an error. */
-  notFound: [12052048],
+  /**
+   * Codes TikTok uses for many refusals at once: 36009004 means an invalid access token, but also
+   * an invalid app_key, timestamp, shop_id, API version, signature or parameter; 101000 an invalid
+   * token or category_asset_cipher. Only when the message names the access token is a new token
+   * the fix; otherwise refreshing would rotate the shop's tokens on every refused call.
+   */
+  authIfTokenNamed: [36009004, 101000],
+  /** 36009003 internal error, 36009007 request timeout. */
+  transient: [36009003, 36009007],
+  /**
+   * "Does not exist" answers to a detail fetch: the object is absent, not an error. 12019150 is
+   * Get Product's (get-product-202309); 12052048 ("isn't listed in your shop") is also seen.
+   */
+  notFound: [12019150, 12052048],
 } as const;
+
+/** How a refusal names the access token (`access_token`, `x-tts-access-token` header). */
+const NAMES_ACCESS_TOKEN = /access[\s_-]?token/i;
 
 /** Ids per detail call: the API's maximum. */
 export const TIKTOK_MAX_DETAIL_IDS = 50;
-const SEARCH_PAGE_SIZE = 100;
+/**
+ * `page_size` each search accepts (official SDK, api/{order,returnRefund,product}V202309Api.ts):
+ * the returns search only [10, 50] (default 10), orders and products [1, 100].
+ */
+export const TIKTOK_PAGE_SIZES: Record<DetailKind, { min: number; max: number }> = {
+  order: { min: 1, max: 100 },
+  return: { min: 10, max: 50 },
+  product: { min: 1, max: 100 },
+};
+
+/** The page size to ask for `wanted` objects: the nearest size the search accepts. */
+export function tiktokPageSize(kind: DetailKind, wanted: number): number {
+  const { min, max } = TIKTOK_PAGE_SIZES[kind];
+  return Math.max(min, Math.min(max, wanted));
+}
 /** A by-id returns search fits one page; a second is read only in case the marketplace splits it. */
 const MAX_RETURN_FILTER_PAGES = 2;
 
@@ -75,15 +105,17 @@ export function classifyTikTokResponse(body: unknown): ApiFailure | undefined {
   const { code, message, request_id: requestId } = parsed.data;
   if (code === 0) return undefined;
   const described = `code ${code}: ${message ?? 'no message'}${requestId ? ` (request_id ${requestId})` : ''}`;
+  return { code: tiktokErrorKind(code, message ?? ''), platformCode: String(code), message: described };
+}
+
+function tiktokErrorKind(code: number, message: string): MarketplaceErrorCode {
   const is = (list: readonly number[]) => list.includes(code);
-  const kind = is(TIKTOK_ERROR_CODES.rateLimited)
-    ? 'ERR_MARKETPLACE_RATE_LIMITED'
-    : is(TIKTOK_ERROR_CODES.auth)
-      ? 'ERR_MARKETPLACE_AUTH'
-      : is(TIKTOK_ERROR_CODES.transient)
-        ? 'ERR_MARKETPLACE_TRANSIENT'
-        : 'ERR_MARKETPLACE_REJECTED';
-  return { code: kind, platformCode: String(code), message: described };
+  if (is(TIKTOK_ERROR_CODES.rateLimited)) return 'ERR_MARKETPLACE_RATE_LIMITED';
+  if (is(TIKTOK_ERROR_CODES.auth)) return 'ERR_MARKETPLACE_AUTH';
+  if (is(TIKTOK_ERROR_CODES.authIfTokenNamed) && NAMES_ACCESS_TOKEN.test(message))
+    return 'ERR_MARKETPLACE_AUTH';
+  if (is(TIKTOK_ERROR_CODES.transient)) return 'ERR_MARKETPLACE_TRANSIENT';
+  return 'ERR_MARKETPLACE_REJECTED';
 }
 
 const dataSchema = <T extends z.ZodType>(data: T) => z.looseObject({ data });
@@ -106,11 +138,31 @@ interface SearchPage {
   next: string;
 }
 
-/** The search endpoint of each kind and where its page keeps the objects. */
-const SEARCHES: Record<DetailKind, { name: string; path: string; page: (body: unknown) => SearchPage }> = {
+/** An update-time filter for [ge, lt) in whole seconds; undefined when the window is empty. */
+type UpdateWindow = (ge: number, lt: number) => Record<string, number> | undefined;
+
+/** Order and return searches take the half-open bounds as they are. */
+const halfOpen: UpdateWindow = (ge, lt) => ({ update_time_ge: ge, update_time_lt: lt });
+/**
+ * Product search has no `update_time_lt`, only the inclusive `update_time_le` (official SDK model
+ * SearchProductsRequestBody). update_time is in whole seconds, so [ge, lt) is [ge, lt - 1].
+ */
+const inclusive: UpdateWindow = (ge, lt) =>
+  lt - 1 >= ge ? { update_time_ge: ge, update_time_le: lt - 1 } : undefined;
+
+interface Search {
+  name: string;
+  path: string;
+  window: UpdateWindow;
+  page: (body: unknown) => SearchPage;
+}
+
+/** The search endpoint of each kind, its time filter, and where its page keeps the objects. */
+const SEARCHES: Record<DetailKind, Search> = {
   order: {
     name: 'search_orders',
     path: TIKTOK_PATHS.orderSearch,
+    window: halfOpen,
     page: (body) => {
       const { data } = parse(orderPageSchema, body, 'search_orders');
       return { items: data.orders, next: data.next_page_token };
@@ -119,6 +171,7 @@ const SEARCHES: Record<DetailKind, { name: string; path: string; page: (body: un
   return: {
     name: 'search_returns',
     path: TIKTOK_PATHS.returnSearch,
+    window: halfOpen,
     page: (body) => {
       const { data } = parse(returnPageSchema, body, 'search_returns');
       return { items: data.return_orders, next: data.next_page_token };
@@ -127,6 +180,7 @@ const SEARCHES: Record<DetailKind, { name: string; path: string; page: (body: un
   product: {
     name: 'search_products',
     path: TIKTOK_PATHS.productSearch,
+    window: inclusive,
     page: (body) => {
       const { data } = parse(productPageSchema, body, 'search_products');
       return { items: data.products, next: data.next_page_token };
@@ -148,8 +202,8 @@ export interface TikTokClientOptions extends MarketplaceClientOptions {
   apiBaseUrl: string;
   authBaseUrl: string;
   /**
-   * Body field that filters a returns search by return id. Likely `return_ids` (the 202309 search
-   * filters); configurable until confirmed against the partner documentation.
+   * Body field that filters a returns search by return id: `return_ids` (official SDK model
+   * SearchReturnsRequestBody); configurable in case a later API version renames it.
    */
   returnIdsFilter?: string;
 }
@@ -305,12 +359,28 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     return call(shop, name, 'POST', path, params, body).then(page);
   }
 
-  /** One get_order_detail call for a chunk of ids. */
+  /**
+   * One get_order_detail call for a chunk of ids. A not-found answer does not say which id is
+   * unknown: the chunk is halved until it does, so the others are still fetched and only the
+   * unknown ids are absent (in neither objects nor failures).
+   */
   async function orderDetail(shop: Shop, batch: string[]): Promise<unknown[]> {
-    const response = await call(shop, 'get_order_detail', 'GET', TIKTOK_PATHS.orderDetail, {
-      ids: batch.join(','),
-    });
-    return parse(orderListSchema, response, 'get_order_detail').data.orders;
+    try {
+      const response = await call(shop, 'get_order_detail', 'GET', TIKTOK_PATHS.orderDetail, {
+        ids: batch.join(','),
+      });
+      return parse(orderListSchema, response, 'get_order_detail').data.orders;
+    } catch (error) {
+      // Only the platform's own code: a bare HTTP 404 (a wrong base URL) must not empty every batch.
+      if (!hasNotFoundCode(error)) throw error;
+      if (batch.length === 1) {
+        log.debug({ shop_id: shop.shop_id, order_id: batch[0] }, 'order not found');
+        return [];
+      }
+      const half = Math.ceil(batch.length / 2);
+      const first = await orderDetail(shop, batch.slice(0, half));
+      return [...first, ...(await orderDetail(shop, batch.slice(half)))];
+    }
   }
 
   /** No by-id endpoint for returns: a search with a return id filter, one chunk per search. */
@@ -318,10 +388,12 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     const wanted = new Set(batch);
     const found: unknown[] = [];
     // If the filter were ignored the search would list every return: stop once all are found,
-    // and never read more pages than the batch could fill.
+    // and never read more pages than the batch could fill. The page holds the whole batch when
+    // the search accepts that size (at most 50: the batch size is capped at 50 too).
+    const pageSize = tiktokPageSize('return', batch.length);
     let pagesRead = 0;
     for await (const items of pages((token) =>
-      search(shop, 'return', { [returnIdsFilter]: batch }, batch.length, token),
+      search(shop, 'return', { [returnIdsFilter]: batch }, pageSize, token),
     )) {
       for (const item of items) {
         const returnId = (item as Record<string, unknown> | null)?.[TIKTOK_ID_FIELD.return];
@@ -366,8 +438,10 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
       ),
 
     async *listUpdated(shop, kind, from, to) {
-      const body = { update_time_ge: toUnixSeconds(from), update_time_lt: Math.ceil(to.getTime() / 1000) };
-      for await (const items of pages((token) => search(shop, kind, body, SEARCH_PAGE_SIZE, token))) {
+      const body = SEARCHES[kind].window(toUnixSeconds(from), Math.ceil(to.getTime() / 1000));
+      if (!body) return;
+      const pageSize = TIKTOK_PAGE_SIZES[kind].max;
+      for await (const items of pages((token) => search(shop, kind, body, pageSize, token))) {
         const listed: ListedEntity[] = [];
         for (const item of items) {
           const entity = tiktokListedEntity(kind, item);
@@ -384,12 +458,13 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
   };
 }
 
-function isNotFound(error: unknown): boolean {
+function hasNotFoundCode(error: unknown): boolean {
   const code = platformCodeOf(error);
-  return (
-    httpStatusOf(error) === 404 ||
-    (code !== undefined && (TIKTOK_ERROR_CODES.notFound as readonly number[]).includes(Number(code)))
-  );
+  return code !== undefined && (TIKTOK_ERROR_CODES.notFound as readonly number[]).includes(Number(code));
+}
+
+function isNotFound(error: unknown): boolean {
+  return httpStatusOf(error) === 404 || hasNotFoundCode(error);
 }
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, endpoint: string): T {
