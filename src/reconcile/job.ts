@@ -416,7 +416,10 @@ export function createReconciler(deps: ReconcileDeps) {
     }
   }
 
-  /** A backfill of one shop, day by day, each finished day checkpointed. */
+  /**
+   * A backfill of one shop, day by day. Only a day listed to its end is checkpointed: today's
+   * part up to now is listed but must be listed again by a rerun, whose now is later.
+   */
   async function backfillShop(
     { adapter, shop }: Target,
     report: ShopReport,
@@ -432,9 +435,9 @@ export function createReconciler(deps: ReconcileDeps) {
       }
       const counts = await feeder.listWindow(adapter, shop, day, step.shouldStop);
       addCounts(report, counts);
-      await step.checkpoints.markDone(shop, day.day, counts);
+      if (day.complete) await step.checkpoints.markDone(shop, day.day, counts);
       report.days_done++;
-      step.progress(`${name} ${day.day}`, counts.enqueued, report);
+      step.progress(`${name} ${day.day}${day.complete ? '' : ' (until now)'}`, counts.enqueued, report);
     }
   }
 

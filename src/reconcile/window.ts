@@ -12,6 +12,8 @@ export interface TimeWindow {
 export interface DayWindow extends TimeWindow {
   /** The calendar day in the zone, YYYY-MM-DD. */
   day: string;
+  /** The window reaches the day's end; false for today's part up to now, which must not be checkpointed. */
+  complete: boolean;
 }
 
 const DAY_PATTERN = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -75,7 +77,9 @@ export function dayWindows(firstDay: string, lastDay: string, timeZone: string, 
     const from = startOfDay(day, timeZone);
     if (from >= now) break;
     const end = startOfDay(nextDay(day), timeZone);
-    windows.push({ day, from, to: end > now ? now : end });
+    windows.push(
+      end > now ? { day, from, to: now, complete: false } : { day, from, to: end, complete: true },
+    );
   }
   return windows;
 }

@@ -644,4 +644,39 @@ describe('gap-free reconcile (issue 11)', () => {
     expect([...expected].filter((id) => !listed.has(id))).toEqual([]);
     for (let i = 1; i < windows.length; i++) expect(windows[i]!.from <= windows[i - 1]!.to).toBe(true);
   });
+
+  it('issue 11 #4: a backfill rerun the next day lists the rest of a day that was partial', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const failing = await pipeline.addShop('tiktok');
+    const [morning, afternoon] = pipeline.fake.seedOrders('tiktok', shopId, 2, (i) => ({
+      update_time: unix(['2026-11-21T08:00:00+07:00', '2026-11-21T15:00:00+07:00'][i]!),
+    }));
+    const time = clock('2026-11-21T10:00:00+07:00');
+    const reconciler = reconcilerFor(pipeline, time.now);
+    const mode = { type: 'days' as const, firstDay: '2026-11-20', lastDay: '2026-11-21' };
+    const listedFor = async (from: number) =>
+      (await streamEvents(pipeline))
+        .slice(from)
+        .filter((e) => e.shop_id === shopId)
+        .map((e) => e.entity_id);
+
+    // Partial (one shop fails), so its checkpoints stay for a rerun.
+    pipeline.fake.knobs.failShop('tiktok', failing, { status: 400 });
+    const first = await reconciler.run({ trigger: 'cli', mode });
+    expect(first.status).toBe('partial');
+    expect(await listedFor(0)).toEqual([orderId('tiktok', morning!)]);
+    const { db } = await pipeline.env.mongo();
+    const checkpointed = await db.collection('sync_checkpoints').find({ shop_id: shopId }).toArray();
+    expect(checkpointed.map((c) => String(c.day))).toEqual(['2026-11-20']);
+
+    pipeline.fake.knobs.failShop('tiktok', failing, null);
+    time.set('2026-11-22T09:00:00+07:00');
+    const before = (await streamEvents(pipeline)).length;
+    const rerun = await reconciler.run({ trigger: 'cli', mode });
+    expect(rerun.status).toBe('succeeded');
+    expect(rerun.shops.find((s) => s.shop_id === shopId)).toMatchObject({ days_skipped: 1, days_done: 1 });
+    expect(await listedFor(before)).toContain(orderId('tiktok', afternoon!));
+  });
 });

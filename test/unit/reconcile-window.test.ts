@@ -52,6 +52,25 @@ describe('reconcile windows', () => {
     expect(windows[2]?.to).toEqual(now);
   });
 
+  it('issue 11 #4: only a day listed to its end is complete (checkpointable); today up to now is not', () => {
+    const now = new Date('2026-11-21T10:00:00+07:00');
+    const windows = dayWindows('2026-11-20', '2026-11-21', HCM, now);
+    expect(windows.map((w) => [w.day, w.complete])).toEqual([
+      ['2026-11-20', true],
+      ['2026-11-21', false],
+    ]);
+    // At the very end of the day, the same day is whole.
+    const atMidnight = dayWindows('2026-11-21', '2026-11-21', HCM, new Date('2026-11-22T00:00:00+07:00'));
+    expect(atMidnight).toEqual([
+      {
+        day: '2026-11-21',
+        from: new Date('2026-11-21T00:00:00+07:00'),
+        to: new Date('2026-11-22T00:00:00+07:00'),
+        complete: true,
+      },
+    ]);
+  });
+
   it('validates days', () => {
     expect(isValidDay('2026-02-28')).toBe(true);
     expect(isValidDay('2026-02-30')).toBe(false);
