@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 
 import type { Config } from '../shared/config.js';
-import { toAppError, type AppError } from '../shared/errors.js';
+import { AppError, isAppError, toAppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AdapterRegistry, MarketplaceAdapter, Shop } from '../shared/marketplaces/types.js';
 import { COLLECTIONS } from '../shared/mongo.js';
@@ -214,6 +214,21 @@ export function createReconciler(deps: ReconcileDeps) {
     return { targets, unreadable };
   }
 
+  /**
+   * A `--shop` or `--platform` that selects nothing is a mistake to report, not a run that
+   * succeeded with 0 shops. Without filters, no shops is a run with nothing to do.
+   */
+  function unknownSelection(request: RunRequest, selected: number): AppError | undefined {
+    if (selected > 0 || (!request.shopId && !request.platform)) return undefined;
+    const enabled = PLATFORMS.filter((platform) => deps.adapters[platform]);
+    if (request.platform && !enabled.includes(request.platform)) {
+      return new AppError('ERR_SHOP_UNKNOWN', `platform ${request.platform} is disabled`);
+    }
+    const where = request.platform ?? (enabled.length > 0 ? enabled.join(' or ') : 'any enabled platform');
+    const shop = request.shopId ? `shop ${request.shopId}` : 'shop';
+    return new AppError('ERR_SHOP_UNKNOWN', `no active ${shop} on ${where}`);
+  }
+
   /** Says which days a backfill should cover for a shop whose window could not reach back far enough. */
   function adviseBackfill(shop: ShopKey, uncovered: UncoveredRange): void {
     const lastDay = dayOf(new Date(uncovered.to.getTime() - 1), config.timezone);
@@ -248,6 +263,8 @@ export function createReconciler(deps: ReconcileDeps) {
 
   async function plan(request: RunRequest, startedAt: Date): Promise<Plan> {
     const selection = await selectShops(request);
+    const unknown = unknownSelection(request, selection.targets.length + selection.unreadable.length);
+    if (unknown) throw unknown;
     if (request.mode.type === 'days') {
       const days = dayWindows(request.mode.firstDay, request.mode.lastDay, config.timezone, startedAt);
       const window = unionWindow(days) ?? { from: startedAt, to: startedAt };
@@ -303,7 +320,10 @@ export function createReconciler(deps: ReconcileDeps) {
     });
   }
 
-  /** Plans, records and performs one run; a failure to plan is recorded as a `failed` run. */
+  /**
+   * Plans, records and performs one run. A `--shop`/`--platform` naming nothing known throws
+   * ERR_SHOP_UNKNOWN before anything is recorded; any other failure to plan is recorded `failed`.
+   */
   async function run(request: RunRequest): Promise<RunSummary> {
     const startedAt = now();
     let planned: Plan | undefined;
@@ -311,6 +331,7 @@ export function createReconciler(deps: ReconcileDeps) {
     try {
       planned = await plan(request, startedAt);
     } catch (error) {
+      if (isAppError(error, 'ERR_SHOP_UNKNOWN')) throw error;
       planError = error;
     }
     const summary: RunSummary = {

@@ -679,4 +679,35 @@ describe('gap-free reconcile (issue 11)', () => {
     expect(rerun.shops.find((s) => s.shop_id === shopId)).toMatchObject({ days_skipped: 1, days_done: 1 });
     expect(await listedFor(before)).toContain(orderId('tiktok', afternoon!));
   });
+
+  it('issue 11 #5: reconcile run whose --shop/--platform names no known shop exits 1 and says so', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const cases: [string[], string][] = [
+      [['--shop', '424242'], 'reconcile run: no active shop 424242 on tiktok or shopee'],
+      [
+        ['--shop', '424242', '--date', '2026-11-01'],
+        'reconcile run: no active shop 424242 on tiktok or shopee',
+      ],
+      [['--platform', 'shopee'], 'reconcile run: no active shop on shopee'],
+      [['--platform', 'shopee', '--shop', shopId], `reconcile run: no active shop ${shopId} on shopee`],
+    ];
+    for (const [flags, line] of cases) {
+      const result = await cli(pipeline, 'reconcile', 'run', ...flags);
+      expect({ flags, code: result.code, err: result.err, out: result.out }).toEqual({
+        flags,
+        code: 1,
+        err: `${line}\n`,
+        out: '',
+      });
+    }
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('sync_runs').countDocuments()).toBe(0);
+
+    // A shop that is known runs as before.
+    const known = await cli(pipeline, 'reconcile', 'run', '--platform', 'tiktok', '--shop', shopId);
+    expect(known.code).toBe(0);
+    expect(known.out).toMatch(/succeeded; 1 shops/);
+  });
 });
