@@ -1,10 +1,16 @@
 /** `market-ingest reconcile` and `market-ingest reconcile run …` (CONTRACT §1). */
-import { EXIT_FAILURE, EXIT_OK, type CommandSpec, type FlagValues } from '../shared/command.js';
+import { EXIT_FAILURE, EXIT_OK, type CliIo, type CommandSpec, type FlagValues } from '../shared/command.js';
+import { isAppError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { openRuntime } from '../shared/runtime.js';
 import { PLATFORMS, type Platform } from '../shared/stream.js';
 import type { RunMode } from './job.js';
-import { buildReconcileScheduler, formatProgress, runReconcileRole } from './main.js';
+import {
+  buildReconcileScheduler,
+  formatProgress,
+  runReconcileRole,
+  type ExclusiveRunResult,
+} from './main.js';
 import { isValidDay } from './window.js';
 
 export const reconcileCommand: CommandSpec = {
@@ -36,10 +42,25 @@ function validateRunFlags(flags: FlagValues): string | undefined {
   return undefined;
 }
 
+/** The run's result, or undefined when its `--shop`/`--platform` named nothing known (said on stderr). */
+async function runOrUnknown(
+  io: CliIo,
+  start: () => Promise<ExclusiveRunResult>,
+): Promise<ExclusiveRunResult | undefined> {
+  try {
+    return await start();
+  } catch (error) {
+    if (!isAppError(error, 'ERR_SHOP_UNKNOWN')) throw error;
+    io.stderr(`reconcile run: ${error.message}\n`);
+    return undefined;
+  }
+}
+
 export const reconcileRunCommand: CommandSpec = {
   name: 'reconcile run',
   usage: '[--date YYYY-MM-DD | --from YYYY-MM-DD --to YYYY-MM-DD] [--platform tiktok|shopee] [--shop ID]',
-  summary: 'one reconcile (today) or backfill (dates) run now, then exit: 0 ok, 1 if any shop failed',
+  summary:
+    'one reconcile (what the schedule would run now) or backfill (dates) run now, then exit: 0 ok, 1 if any shop failed or the filters select no shop',
   options: {
     date: { type: 'string' },
     from: { type: 'string' },
@@ -67,21 +88,24 @@ export const reconcileRunCommand: CommandSpec = {
     const runtime = await openRuntime({ config: settings, logger, role: 'reconcile-cli' });
     try {
       const scheduler = buildReconcileScheduler(runtime);
-      const result = await scheduler.runExclusive({
-        trigger: 'cli',
-        mode,
-        ...(platform ? { platform } : {}),
-        ...(f.shop ? { shopId: f.shop } : {}),
-        onProgress: (progress) => {
-          if (io.isTTY) {
-            io.stdout(`\r${formatProgress(progress, new Date())}`);
-          } else {
-            io.stdout(
-              `${progress.chunk}: ${progress.chunkEnqueued} enqueued (${progress.chunksDone}/${progress.chunksTotal})\n`,
-            );
-          }
-        },
-      });
+      const result = await runOrUnknown(io, () =>
+        scheduler.runExclusive({
+          trigger: 'cli',
+          mode,
+          ...(platform ? { platform } : {}),
+          ...(f.shop ? { shopId: f.shop } : {}),
+          onProgress: (progress) => {
+            if (io.isTTY) {
+              io.stdout(`\r${formatProgress(progress, new Date())}`);
+            } else {
+              io.stdout(
+                `${progress.chunk}: ${progress.chunkEnqueued} enqueued (${progress.chunksDone}/${progress.chunksTotal})\n`,
+              );
+            }
+          },
+        }),
+      );
+      if (result === undefined) return EXIT_FAILURE;
       if (io.isTTY) io.stdout('\n');
       if (!result.ran) {
         io.stderr(`reconcile run: skipped: ${result.reason}\n`);

@@ -4,36 +4,54 @@
  * the consumer — the one write path — fetches whatever MongoDB is missing or has stale.
  * Reconcile never writes orders itself.
  *
+ * - A scheduled run (also `reconcile run` without dates) lists each shop from where its last
+ *   successful run ended, minus RECONCILE_OVERLAP_MINUTES, up to now (window.ts
+ *   `scheduledWindow`): no hour is left out whatever the schedule, and a failed shop keeps its
+ *   old end, so the next run covers its gap. Each shop report records its own window.
  * - One shop failing never stops the others, nor does a shop document that cannot be read (it is
  *   reported as a failed shop). The run is recorded in `sync_runs` and always finalised there:
  *   a run that throws is recorded `failed` with its error.
- * - Enqueuing pauses while the consumer group's lag is above RECONCILE_MAX_LAG, and while the
- *   stream has no room for the next page under STREAM_MAXLEN (it is never trimmed here).
- * - Backfills go day by day with a checkpoint per shop and day, so an interrupted backfill
- *   resumes where it stopped; a completed one clears its checkpoints.
+ * - Backfills go day by day with a checkpoint per shop and whole day (backfill.ts), so an
+ *   interrupted backfill resumes where it stopped; a completed one clears its checkpoints.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 
 import type { Config } from '../shared/config.js';
-import { toAppError, type AppError } from '../shared/errors.js';
+import { AppError, isAppError, toAppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { AdapterRegistry, DetailKind, MarketplaceAdapter, Shop } from '../shared/marketplaces/types.js';
+import type { AdapterRegistry, MarketplaceAdapter, Shop } from '../shared/marketplaces/types.js';
 import { COLLECTIONS } from '../shared/mongo.js';
 import type { Redis } from '../shared/redis.js';
 import type { ShopListing } from '../shared/store/shops.js';
-import { encodeStreamEntry, PLATFORMS, type Platform, type StreamEvent } from '../shared/stream.js';
-import { dayWindows, todayWindow, type DayWindow, type TimeWindow } from './window.js';
+import { PLATFORMS, type Platform } from '../shared/stream.js';
+import { checkpointJob, createCheckpoints, type Checkpoints } from './backfill.js';
+import { createStreamFeeder, StopRequested, type ListingCounts } from './feed.js';
+import { lastSuccessfulEnds, shopKey, type ShopKey } from './history.js';
+import {
+  dayOf,
+  dayWindows,
+  scheduledWindow,
+  todayWindow,
+  type DayWindow,
+  type ScheduledWindow,
+  type TimeWindow,
+} from './window.js';
 
-/** What reconcile lists per shop. Products change rarely and have no reliable listing by update time. */
 /** Lost-push batches (100 each at Shopee) fetched per run at most. */
 const MAX_LOST_WEBHOOK_BATCHES = 50;
 
-export const RECONCILED_KINDS: readonly DetailKind[] = ['order', 'return'];
+export { RECONCILED_KINDS } from './feed.js';
 
 export type ReconcileConfig = Pick<
   Config,
-  'streamKey' | 'consumerGroup' | 'streamMaxLen' | 'timezone' | 'reconcileOverlapMinutes' | 'reconcileMaxLag'
+  | 'streamKey'
+  | 'consumerGroup'
+  | 'streamMaxLen'
+  | 'timezone'
+  | 'reconcileOverlapMinutes'
+  | 'reconcileMaxGapHours'
+  | 'reconcileMaxLag'
 >;
 
 export interface ShopSource {
@@ -48,6 +66,23 @@ interface UnreadableTarget {
   error: AppError;
 }
 
+interface Target {
+  adapter: MarketplaceAdapter;
+  shop: Shop;
+}
+
+/** What a run will do, decided before it is recorded: its shops and their windows. */
+interface Plan {
+  targets: Target[];
+  unreadable: UnreadableTarget[];
+  /** A scheduled run: each shop's window, by shopKey. */
+  scheduled: Map<string, ScheduledWindow>;
+  /** A backfill: its days. */
+  days: DayWindow[];
+  /** The union of the shops' windows. */
+  window: TimeWindow;
+}
+
 export interface ReconcileDeps {
   config: ReconcileConfig;
   redis: Redis;
@@ -59,6 +94,7 @@ export interface ReconcileDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** `today`: what the schedule runs (each shop from its last successful end); `days`: a backfill. */
 export type RunMode = { type: 'today' } | { type: 'days'; firstDay: string; lastDay: string };
 
 export interface RunRequest {
@@ -81,10 +117,16 @@ export interface RunProgress {
   chunkEnqueued: number;
 }
 
+/** What was never listed for a shop and this run does not list either; `from: null`: everything before. */
+export type UncoveredRange = { from: Date | null; to: Date };
+
 export interface ShopReport {
   platform: Platform;
   shop_id: string;
   status: 'succeeded' | 'failed';
+  /** What this run lists for the shop; a succeeded shop's next scheduled window starts at its `to`. */
+  window: TimeWindow;
+  backfill_advised: UncoveredRange | null;
   pages: number;
   listed: number;
   enqueued: number;
@@ -108,114 +150,56 @@ export interface RunSummary {
   errors: { platform: Platform | null; shop_id: string | null; code: string; message: string }[];
 }
 
-class StopRequested extends Error {}
+type ProgressFn = (chunk: string, chunkEnqueued: number, report: ShopReport) => void;
+
+function newReport(shop: ShopKey, window: TimeWindow, advised: UncoveredRange | null): ShopReport {
+  return {
+    platform: shop.platform,
+    shop_id: shop.shop_id,
+    status: 'succeeded',
+    window,
+    backfill_advised: advised,
+    pages: 0,
+    listed: 0,
+    enqueued: 0,
+    days_done: 0,
+    days_skipped: 0,
+    error: null,
+  };
+}
+
+function addCounts(report: ShopReport, counts: ListingCounts): void {
+  report.pages += counts.pages;
+  report.listed += counts.listed;
+  report.enqueued += counts.enqueued;
+}
+
+/** The smallest window holding them all. */
+function unionWindow(windows: readonly TimeWindow[]): TimeWindow | undefined {
+  if (windows.length === 0) return undefined;
+  const from = Math.min(...windows.map((w) => w.from.getTime()));
+  const to = Math.max(...windows.map((w) => w.to.getTime()));
+  return { from: new Date(from), to: new Date(to) };
+}
+
+/** Failed when stopped or when every shop failed; partial when anything went wrong. */
+function settledStatus(summary: RunSummary, stopped: boolean): RunStatus {
+  const failedShops = summary.shops.filter((s) => s.status === 'failed').length;
+  if (stopped || (failedShops > 0 && failedShops === summary.shops.length)) return 'failed';
+  return summary.errors.length > 0 ? 'partial' : 'succeeded';
+}
 
 export function createReconciler(deps: ReconcileDeps) {
-  const { config, redis, db } = deps;
+  const { config, db } = deps;
   const now = deps.now ?? (() => new Date());
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const log = deps.logger.child({ component: 'reconcile' });
-
-  async function consumerLag(): Promise<number> {
-    const groups = (await redis.xinfo('GROUPS', config.streamKey).catch(() => [])) as unknown[][];
-    for (const group of groups) {
-      const record: Record<string, unknown> = {};
-      for (let i = 0; i + 1 < group.length; i += 2) record[String(group[i])] = group[i + 1];
-      if (record.name === config.consumerGroup) return Number(record.lag ?? 0) || 0;
-    }
-    return 0; // no group yet: nothing to measure against; the stream keeps the entries
-  }
-
-  async function waitForLag(shouldStop: () => boolean): Promise<void> {
-    let warned = false;
-    for (;;) {
-      const lag = await consumerLag();
-      if (lag <= config.reconcileMaxLag) return;
-      if (!warned)
-        log.warn({ lag, max: config.reconcileMaxLag }, 'consumer lag above bound; pausing enqueue');
-      warned = true;
-      if (shouldStop()) throw new StopRequested();
-      await sleep(1_000);
-    }
-  }
-
-  /** Waits, like waitForLag, until `count` more entries fit in the stream under STREAM_MAXLEN. */
-  async function waitForRoom(count: number, shouldStop: () => boolean): Promise<void> {
-    let warned = false;
-    for (;;) {
-      const length = await redis.xlen(config.streamKey);
-      if (length + count <= config.streamMaxLen) return;
-      if (!warned)
-        log.warn(
-          { length, adding: count, max: config.streamMaxLen },
-          'event stream at STREAM_MAXLEN; pausing enqueue until the workers catch up',
-        );
-      warned = true;
-      if (shouldStop()) throw new StopRequested();
-      await sleep(1_000);
-    }
-  }
-
-  /**
-   * Adds the entries without trimming (trimming would drop entries not yet processed), in chunks
-   * that fit under STREAM_MAXLEN, each once there is room. Webhooks can take that room between the
-   * check and the XADD: the stream then exceeds the cap by at most one chunk, and ingest answers
-   * 503 until the workers have caught up.
-   */
-  async function enqueue(events: StreamEvent[], shouldStop: () => boolean): Promise<number> {
-    for (let start = 0; start < events.length; start += config.streamMaxLen) {
-      const chunk = events.slice(start, start + config.streamMaxLen);
-      await waitForRoom(chunk.length, shouldStop);
-      const pipeline = redis.pipeline();
-      for (const event of chunk) pipeline.xadd(config.streamKey, '*', ...encodeStreamEntry(event));
-      const results = await pipeline.exec();
-      const failed = results?.find(([error]) => error);
-      if (failed) throw failed[0]!;
-    }
-    return events.length;
-  }
-
-  /** Lists one shop over one window and enqueues every entity; returns the counts. */
-  async function reconcileWindow(
-    adapter: MarketplaceAdapter,
-    shop: Shop,
-    window: TimeWindow,
-    shouldStop: () => boolean,
-  ): Promise<{ pages: number; listed: number; enqueued: number }> {
-    const counts = { pages: 0, listed: 0, enqueued: 0 };
-    for (const kind of RECONCILED_KINDS) {
-      for await (const page of adapter.listUpdated(shop, kind, window.from, window.to)) {
-        if (shouldStop()) throw new StopRequested();
-        counts.pages++;
-        counts.listed += page.length;
-        await waitForLag(shouldStop);
-        const receivedAt = now().getTime();
-        counts.enqueued += await enqueue(
-          page.map((entity) => ({
-            platform: shop.platform,
-            shop_id: shop.shop_id,
-            kind,
-            entity_id: entity.id,
-            version: entity.version,
-            event_id: `reconcile:${kind}:${entity.id}:${entity.version}`,
-            event_type: 'reconcile',
-            source: 'reconcile',
-            received_at: receivedAt,
-            payload: '{}',
-          })),
-          shouldStop,
-        );
-      }
-    }
-    return counts;
-  }
+  const feeder = createStreamFeeder({ config, redis: deps.redis, log, now, sleep });
+  const { enqueue } = feeder;
 
   /** The shops the request asks for, on enabled platforms; unreadable ones apart. */
-  async function selectShops(request: RunRequest): Promise<{
-    targets: { adapter: MarketplaceAdapter; shop: Shop }[];
-    unreadable: UnreadableTarget[];
-  }> {
-    const targets: { adapter: MarketplaceAdapter; shop: Shop }[] = [];
+  async function selectShops(request: RunRequest): Promise<Pick<Plan, 'targets' | 'unreadable'>> {
+    const targets: Target[] = [];
     const unreadable: UnreadableTarget[] = [];
     const wanted = (shopId: string) => !request.shopId || request.shopId === shopId;
     for (const platform of PLATFORMS) {
@@ -230,17 +214,87 @@ export function createReconciler(deps: ReconcileDeps) {
     return { targets, unreadable };
   }
 
+  /**
+   * A `--shop` or `--platform` that selects nothing is a mistake to report, not a run that
+   * succeeded with 0 shops. Without filters, no shops is a run with nothing to do.
+   */
+  function unknownSelection(request: RunRequest, selected: number): AppError | undefined {
+    if (selected > 0 || (!request.shopId && !request.platform)) return undefined;
+    const enabled = PLATFORMS.filter((platform) => deps.adapters[platform]);
+    if (request.platform && !enabled.includes(request.platform)) {
+      return new AppError('ERR_SHOP_UNKNOWN', `platform ${request.platform} is disabled`);
+    }
+    const where = request.platform ?? (enabled.length > 0 ? enabled.join(' or ') : 'any enabled platform');
+    const shop = request.shopId ? `shop ${request.shopId}` : 'shop';
+    return new AppError('ERR_SHOP_UNKNOWN', `no active ${shop} on ${where}`);
+  }
+
+  /** Says which days a backfill should cover for a shop whose window could not reach back far enough. */
+  function adviseBackfill(shop: ShopKey, uncovered: UncoveredRange): void {
+    const lastDay = dayOf(new Date(uncovered.to.getTime() - 1), config.timezone);
+    const firstDay = uncovered.from ? dayOf(uncovered.from, config.timezone) : 'YYYY-MM-DD';
+    const command = `market-ingest reconcile run --from ${firstDay} --to ${lastDay} --platform ${shop.platform} --shop ${shop.shop_id}`;
+    log.warn(
+      { platform: shop.platform, shop_id: shop.shop_id, uncovered, command },
+      uncovered.from
+        ? `no successful reconcile of ${shop.platform}:${shop.shop_id} for over RECONCILE_MAX_GAP_HOURS: changes from ${uncovered.from.toISOString()} to ${uncovered.to.toISOString()} were never listed; listing today only; a backfill is advised`
+        : `first reconcile of ${shop.platform}:${shop.shop_id}: changes before ${uncovered.to.toISOString()} were never listed; listing today only; a backfill is advised`,
+    );
+  }
+
+  /** Each shop's scheduled window, from its last successful end in `sync_runs`. */
+  async function scheduleShops(shops: readonly ShopKey[], startedAt: Date): Promise<Plan['scheduled']> {
+    const maxGapMs = config.reconcileMaxGapHours * 3_600_000;
+    const ends = await lastSuccessfulEnds(db, shops, { now: startedAt, recentMs: maxGapMs });
+    const scheduled = new Map<string, ScheduledWindow>();
+    for (const shop of shops) {
+      const planned = scheduledWindow({
+        now: startedAt,
+        timeZone: config.timezone,
+        overlapMinutes: config.reconcileOverlapMinutes,
+        maxGapHours: config.reconcileMaxGapHours,
+        lastEnd: ends.get(shopKey(shop)),
+      });
+      if (planned.uncovered) adviseBackfill(shop, planned.uncovered);
+      scheduled.set(shopKey(shop), planned);
+    }
+    return scheduled;
+  }
+
+  async function plan(request: RunRequest, startedAt: Date): Promise<Plan> {
+    const selection = await selectShops(request);
+    const unknown = unknownSelection(request, selection.targets.length + selection.unreadable.length);
+    if (unknown) throw unknown;
+    if (request.mode.type === 'days') {
+      const days = dayWindows(request.mode.firstDay, request.mode.lastDay, config.timezone, startedAt);
+      const window = unionWindow(days) ?? { from: startedAt, to: startedAt };
+      return { ...selection, scheduled: new Map(), days, window };
+    }
+    const keys: ShopKey[] = [...selection.targets.map((t) => t.shop), ...selection.unreadable].map(
+      ({ platform, shop_id }) => ({ platform, shop_id }),
+    );
+    const scheduled = await scheduleShops(keys, startedAt);
+    const window =
+      unionWindow([...scheduled.values()].map((s) => s.window)) ??
+      todayWindow(startedAt, config.timezone, config.reconcileOverlapMinutes);
+    return { ...selection, scheduled, days: [], window };
+  }
+
+  /** What the run lists for one shop, and the range a backfill should add, if any. */
+  function shopWindow(plan: Plan, shop: ShopKey): { window: TimeWindow; advised: UncoveredRange | null } {
+    const scheduled = plan.scheduled.get(shopKey(shop));
+    return scheduled
+      ? { window: scheduled.window, advised: scheduled.uncovered }
+      : { window: plan.window, advised: null };
+  }
+
   /** A shop whose document cannot be read is a failed shop with its own error; the others go on. */
-  function reportUnreadable(summary: RunSummary, { platform, shop_id, error }: UnreadableTarget): void {
+  function reportUnreadable(summary: RunSummary, plan: Plan, target: UnreadableTarget): void {
+    const { platform, shop_id, error } = target;
+    const { window, advised } = shopWindow(plan, target);
     const report: ShopReport = {
-      platform,
-      shop_id,
+      ...newReport(target, window, advised),
       status: 'failed',
-      pages: 0,
-      listed: 0,
-      enqueued: 0,
-      days_done: 0,
-      days_skipped: 0,
       error: { code: error.code, message: error.message },
     };
     summary.shops.push(report);
@@ -248,35 +302,12 @@ export function createReconciler(deps: ReconcileDeps) {
     log.error({ platform, shop_id, err: error.toJSON() }, 'shop document unreadable; skipped');
   }
 
-  async function run(request: RunRequest): Promise<RunSummary> {
-    const startedAt = now();
-    const job = request.mode.type === 'today' ? 'reconcile' : 'backfill';
-    const days: DayWindow[] =
-      request.mode.type === 'days'
-        ? dayWindows(request.mode.firstDay, request.mode.lastDay, config.timezone, startedAt)
-        : [];
-    const window: TimeWindow =
-      request.mode.type === 'today'
-        ? todayWindow(startedAt, config.timezone, config.reconcileOverlapMinutes)
-        : { from: days[0]?.from ?? startedAt, to: days[days.length - 1]?.to ?? startedAt };
-
-    const summary: RunSummary = {
-      id: randomUUID(),
-      job,
-      status: 'running',
-      window,
-      shops: [],
-      pages: 0,
-      listed: 0,
-      enqueued: 0,
-      errors: [],
-    };
-    const runs = db.collection(COLLECTIONS.syncRuns);
-    await runs.insertOne({
+  async function recordStart(request: RunRequest, summary: RunSummary, startedAt: Date): Promise<void> {
+    await db.collection(COLLECTIONS.syncRuns).insertOne({
       run_id: summary.id,
-      job,
+      job: summary.job,
       trigger: request.trigger,
-      window,
+      window: summary.window,
       status: 'running',
       filter: { platform: request.platform ?? null, shop_id: request.shopId ?? null },
       shops: [],
@@ -287,107 +318,75 @@ export function createReconciler(deps: ReconcileDeps) {
       finished_at: null,
       errors: [],
     });
+  }
 
-    return finalise(summary, () => reconcileAll(request, summary, { startedAt, days, window }));
+  /**
+   * Plans, records and performs one run. A `--shop`/`--platform` naming nothing known throws
+   * ERR_SHOP_UNKNOWN before anything is recorded; any other failure to plan is recorded `failed`.
+   */
+  async function run(request: RunRequest): Promise<RunSummary> {
+    const startedAt = now();
+    let planned: Plan | undefined;
+    let planError: unknown;
+    try {
+      planned = await plan(request, startedAt);
+    } catch (error) {
+      if (isAppError(error, 'ERR_SHOP_UNKNOWN')) throw error;
+      planError = error;
+    }
+    const summary: RunSummary = {
+      id: randomUUID(),
+      job: request.mode.type === 'today' ? 'reconcile' : 'backfill',
+      status: 'running',
+      window: planned?.window ?? { from: startedAt, to: startedAt },
+      shops: [],
+      pages: 0,
+      listed: 0,
+      enqueued: 0,
+      errors: [],
+    };
+    await recordStart(request, summary, startedAt);
+    return finalise(summary, async () => {
+      if (!planned) throw planError;
+      await reconcileAll(request, summary, planned, startedAt);
+    });
   }
 
   /** The run's shops one after another, then lost webhooks; sets the summary's status. */
   async function reconcileAll(
     request: RunRequest,
     summary: RunSummary,
-    { startedAt, days, window }: { startedAt: Date; days: DayWindow[]; window: TimeWindow },
+    plan: Plan,
+    startedAt: Date,
   ): Promise<void> {
-    const shouldStop = request.shouldStop ?? (() => false);
-    const { targets, unreadable } = await selectShops(request);
-    for (const shop of unreadable) reportUnreadable(summary, shop);
-    // A backfill's checkpoints belong to its exact range and filter.
-    const checkpointJob = `backfill:${createHash('sha256')
-      .update(JSON.stringify([request.mode, request.platform ?? null, request.shopId ?? null]))
-      .digest('hex')
-      .slice(0, 16)}`;
-    const checkpoints = db.collection(COLLECTIONS.syncCheckpoints);
-    const chunksTotal = targets.length * (request.mode.type === 'today' ? 1 : days.length);
+    for (const shop of plan.unreadable) reportUnreadable(summary, plan, shop);
+    const { mode, platform, shopId } = request;
+    const checkpoints =
+      mode.type === 'days'
+        ? createCheckpoints(
+            db,
+            checkpointJob({ firstDay: mode.firstDay, lastDay: mode.lastDay, platform, shopId }),
+            now,
+          )
+        : undefined;
+    const chunksTotal = plan.targets.length * (request.mode.type === 'today' ? 1 : plan.days.length);
     let chunksDone = 0;
+    const progress: ProgressFn = (chunk, chunkEnqueued, report) =>
+      request.onProgress?.({
+        chunksDone: ++chunksDone,
+        chunksTotal,
+        enqueued: summary.enqueued + report.enqueued,
+        startedAt,
+        chunk,
+        chunkEnqueued,
+      });
+
     let stopped = false;
-
-    for (const { adapter, shop } of targets) {
-      const report: ShopReport = {
-        platform: shop.platform,
-        shop_id: shop.shop_id,
-        status: 'succeeded',
-        pages: 0,
-        listed: 0,
-        enqueued: 0,
-        days_done: 0,
-        days_skipped: 0,
-        error: null,
-      };
+    for (const target of plan.targets) {
+      const { window, advised } = shopWindow(plan, target.shop);
+      const report = newReport(target.shop, window, advised);
       summary.shops.push(report);
-      const shopLog = log.child({ platform: shop.platform, shop_id: shop.shop_id });
-      const add = (counts: { pages: number; listed: number; enqueued: number }) => {
-        report.pages += counts.pages;
-        report.listed += counts.listed;
-        report.enqueued += counts.enqueued;
-      };
-      const progress = (chunk: string, chunkEnqueued: number) =>
-        request.onProgress?.({
-          chunksDone: ++chunksDone,
-          chunksTotal,
-          enqueued: summary.enqueued + report.enqueued,
-          startedAt,
-          chunk,
-          chunkEnqueued,
-        });
-
-      try {
-        if (request.mode.type === 'today') {
-          const counts = await reconcileWindow(adapter, shop, window, shouldStop);
-          add(counts);
-          progress(`${shop.platform}:${shop.shop_id} today`, counts.enqueued);
-        } else {
-          const done = new Set(
-            (
-              await checkpoints
-                .find(
-                  { job: checkpointJob, platform: shop.platform, shop_id: shop.shop_id },
-                  { projection: { _id: 0, day: 1 } },
-                )
-                .toArray()
-            ).map((c) => String(c.day)),
-          );
-          for (const day of days) {
-            if (done.has(day.day)) {
-              report.days_skipped++;
-              progress(`${shop.platform}:${shop.shop_id} ${day.day} (done earlier)`, 0);
-              continue;
-            }
-            const counts = await reconcileWindow(adapter, shop, day, shouldStop);
-            add(counts);
-            await checkpoints.updateOne(
-              { job: checkpointJob, platform: shop.platform, shop_id: shop.shop_id, day: day.day },
-              { $set: { ...counts, done_at: now() } },
-              { upsert: true },
-            );
-            report.days_done++;
-            progress(`${shop.platform}:${shop.shop_id} ${day.day}`, counts.enqueued);
-          }
-        }
-        shopLog.info(
-          { pages: report.pages, listed: report.listed, enqueued: report.enqueued },
-          'shop reconciled',
-        );
-      } catch (error) {
-        report.status = 'failed';
-        if (error instanceof StopRequested) {
-          stopped = true;
-          report.error = { code: 'ERR_INTERRUPTED', message: 'run stopped before this shop finished' };
-        } else {
-          const appError = toAppError(error);
-          report.error = { code: appError.code, message: appError.message };
-          shopLog.error({ err: appError.toJSON() }, 'shop reconcile failed; continuing with the others');
-        }
-        summary.errors.push({ platform: shop.platform, shop_id: shop.shop_id, ...report.error });
-      }
+      stopped = await reconcileShop(request, summary, report, { target, plan, checkpoints, progress });
       summary.pages += report.pages;
       summary.listed += report.listed;
       summary.enqueued += report.enqueued;
@@ -395,16 +394,71 @@ export function createReconciler(deps: ReconcileDeps) {
     }
 
     if (request.mode.type === 'today' && !stopped) await recoverLostWebhooks(request, summary);
+    summary.status = settledStatus(summary, stopped);
+    if (checkpoints && summary.status === 'succeeded') await checkpoints.clear();
+  }
 
-    const failedShops = summary.shops.filter((s) => s.status === 'failed').length;
-    summary.status =
-      stopped || (failedShops > 0 && failedShops === summary.shops.length)
-        ? 'failed'
-        : summary.errors.length > 0
-          ? 'partial'
-          : 'succeeded';
-    if (request.mode.type === 'days' && summary.status === 'succeeded') {
-      await checkpoints.deleteMany({ job: checkpointJob });
+  /** One shop's listing, its failure recorded in its report; true when the run was asked to stop. */
+  async function reconcileShop(
+    request: RunRequest,
+    summary: RunSummary,
+    report: ShopReport,
+    step: { target: Target; plan: Plan; checkpoints: Checkpoints | undefined; progress: ProgressFn },
+  ): Promise<boolean> {
+    const { adapter, shop } = step.target;
+    const shouldStop = request.shouldStop ?? (() => false);
+    const shopLog = log.child({ platform: shop.platform, shop_id: shop.shop_id });
+    try {
+      if (step.checkpoints) {
+        await backfillShop(step.target, report, { ...step, checkpoints: step.checkpoints, shouldStop });
+      } else {
+        const counts = await feeder.listWindow(adapter, shop, report.window, shouldStop);
+        addCounts(report, counts);
+        const label = `${report.window.from.toISOString()} to ${report.window.to.toISOString()}`;
+        step.progress(`${shop.platform}:${shop.shop_id} ${label}`, counts.enqueued, report);
+      }
+      shopLog.info(
+        { pages: report.pages, listed: report.listed, enqueued: report.enqueued },
+        'shop reconciled',
+      );
+      return false;
+    } catch (error) {
+      report.status = 'failed';
+      const stopped = error instanceof StopRequested;
+      if (stopped) {
+        report.error = { code: 'ERR_INTERRUPTED', message: 'run stopped before this shop finished' };
+      } else {
+        const appError = toAppError(error);
+        report.error = { code: appError.code, message: appError.message };
+        shopLog.error({ err: appError.toJSON() }, 'shop reconcile failed; continuing with the others');
+      }
+      summary.errors.push({ platform: shop.platform, shop_id: shop.shop_id, ...report.error });
+      return stopped;
+    }
+  }
+
+  /**
+   * A backfill of one shop, day by day. Only a day listed to its end is checkpointed: today's
+   * part up to now is listed but must be listed again by a rerun, whose now is later.
+   */
+  async function backfillShop(
+    { adapter, shop }: Target,
+    report: ShopReport,
+    step: { plan: Plan; checkpoints: Checkpoints; progress: ProgressFn; shouldStop: () => boolean },
+  ): Promise<void> {
+    const done = await step.checkpoints.doneDays(shop);
+    const name = `${shop.platform}:${shop.shop_id}`;
+    for (const day of step.plan.days) {
+      if (done.has(day.day)) {
+        report.days_skipped++;
+        step.progress(`${name} ${day.day} (done earlier)`, 0, report);
+        continue;
+      }
+      const counts = await feeder.listWindow(adapter, shop, day, step.shouldStop);
+      addCounts(report, counts);
+      if (day.complete) await step.checkpoints.markDone(shop, day.day, counts);
+      report.days_done++;
+      step.progress(`${name} ${day.day}${day.complete ? '' : ' (until now)'}`, counts.enqueued, report);
     }
   }
 

@@ -1,6 +1,7 @@
 /**
- * Time windows in the configured zone, pure and DST-safe: "today" for the scheduled run and
- * one window per calendar day for backfills. All windows are half-open: [from, to).
+ * Time windows in the configured zone, pure and DST-safe: a shop's scheduled window (from where
+ * its last successful run ended, or today) and one window per calendar day for backfills. All
+ * windows are half-open: [from, to).
  */
 
 export interface TimeWindow {
@@ -11,6 +12,8 @@ export interface TimeWindow {
 export interface DayWindow extends TimeWindow {
   /** The calendar day in the zone, YYYY-MM-DD. */
   day: string;
+  /** The window reaches the day's end; false for today's part up to now, which must not be checkpointed. */
+  complete: boolean;
 }
 
 const DAY_PATTERN = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -61,7 +64,7 @@ export function nextDay(day: string): string {
   return new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
 }
 
-/** The scheduled run's window: from the start of today minus `overlapMinutes`, up to `now`. */
+/** Today's window: from the start of today minus `overlapMinutes`, up to `now`. */
 export function todayWindow(now: Date, timeZone: string, overlapMinutes: number): TimeWindow {
   const start = startOfDay(dayOf(now, timeZone), timeZone);
   return { from: new Date(start.getTime() - overlapMinutes * 60_000), to: now };
@@ -74,7 +77,45 @@ export function dayWindows(firstDay: string, lastDay: string, timeZone: string, 
     const from = startOfDay(day, timeZone);
     if (from >= now) break;
     const end = startOfDay(nextDay(day), timeZone);
-    windows.push({ day, from, to: end > now ? now : end });
+    windows.push(
+      end > now ? { day, from, to: now, complete: false } : { day, from, to: end, complete: true },
+    );
   }
   return windows;
+}
+
+export interface ScheduledWindowInput {
+  now: Date;
+  timeZone: string;
+  overlapMinutes: number;
+  maxGapHours: number;
+  /** Where the shop's last successful scheduled window ended; undefined if it never had one. */
+  lastEnd: Date | undefined;
+}
+
+/**
+ * A shop's scheduled window. `uncovered` is what no run listed and this one will not either (a
+ * backfill is advised); `from: null` means "everything before", for a shop never reconciled.
+ */
+export interface ScheduledWindow {
+  window: TimeWindow;
+  uncovered: { from: Date | null; to: Date } | null;
+}
+
+/**
+ * From where the shop's last successful run ended, minus the overlap (changes the marketplace
+ * indexes late), up to now: consecutive runs leave no gap whatever the schedule. Without a last
+ * success, or after a gap longer than `maxGapHours` (one listing must stay a bounded amount of
+ * work), the window is today and the range before it is reported as uncovered.
+ */
+export function scheduledWindow(input: ScheduledWindowInput): ScheduledWindow {
+  const { now, lastEnd } = input;
+  const today = todayWindow(now, input.timeZone, input.overlapMinutes);
+  if (!lastEnd) return { window: today, uncovered: { from: null, to: today.from } };
+  if (now.getTime() - lastEnd.getTime() > input.maxGapHours * 3_600_000) {
+    return { window: today, uncovered: lastEnd < today.from ? { from: lastEnd, to: today.from } : null };
+  }
+  // A last end after now (the clock went back) still yields a window ending now.
+  const from = Math.min(lastEnd.getTime(), now.getTime()) - input.overlapMinutes * 60_000;
+  return { window: { from: new Date(from), to: now }, uncovered: null };
 }

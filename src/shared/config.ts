@@ -300,8 +300,16 @@ export const VARIABLES = [
   {
     name: 'RECONCILE_OVERLAP_MINUTES',
     default: '60',
-    description: 'how far before the start of today a reconcile window begins',
+    description:
+      "how far before where a shop's last successful reconcile ended (or before the start of today, for a first run) a reconcile window begins",
     schema: integer(0, 7 * 24 * 60),
+  },
+  {
+    name: 'RECONCILE_MAX_GAP_HOURS',
+    default: '48',
+    description:
+      "longest time since a shop's last successful reconcile that a scheduled run still lists from; beyond it the run lists today only and logs that a backfill is advised",
+    schema: integer(1, 31 * 24),
   },
   {
     name: 'RECONCILE_MAX_LAG',
@@ -395,6 +403,7 @@ export interface Config {
   marketplaceMaxAttempts: number;
   reconcileCron: string;
   reconcileOverlapMinutes: number;
+  reconcileMaxGapHours: number;
   reconcileMaxLag: number;
   timezone: string;
   timezoneOffset: string;
@@ -524,6 +533,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     marketplaceMaxAttempts: d.MARKETPLACE_MAX_ATTEMPTS,
     reconcileCron: d.RECONCILE_CRON,
     reconcileOverlapMinutes: d.RECONCILE_OVERLAP_MINUTES,
+    reconcileMaxGapHours: d.RECONCILE_MAX_GAP_HOURS,
     reconcileMaxLag: d.RECONCILE_MAX_LAG,
     timezone: d.TIMEZONE,
     timezoneOffset: d.TIMEZONE_OFFSET,

@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { COMMANDS } from '../../src/cli/commands.js';
+import { dispatch, type CliIo } from '../../src/cli/dispatch.js';
 import { createStreamTrimmer } from '../../src/consumer/trim.js';
 import { createReconciler, type Reconciler } from '../../src/reconcile/job.js';
 import { createReconcileScheduler } from '../../src/reconcile/scheduler.js';
@@ -14,8 +16,8 @@ import { COLLECTIONS } from '../../src/shared/mongo.js';
 import { createShopStore } from '../../src/shared/store/shops.js';
 import { decodeStreamEntry, encodeStreamEntry } from '../../src/shared/stream.js';
 import { silentLogger } from '../support/context.js';
-import { FAKE_ENDPOINTS } from '../support/fake-marketplace/index.js';
-import { createPipeline, orderEvent, type Pipeline } from '../support/pipeline.js';
+import { FAKE_ENDPOINTS, type Json } from '../support/fake-marketplace/index.js';
+import { createPipeline, orderEvent, pipelineEnv, type Pipeline } from '../support/pipeline.js';
 
 let p: Pipeline | undefined;
 afterEach(async () => {
@@ -37,6 +39,55 @@ function reconcilerFor(pipeline: Pipeline, now?: () => Date): Reconciler {
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** Unix seconds of an ISO time, e.g. "2026-11-21T18:00:00+07:00". */
+const unix = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
+
+function warningsLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      callback();
+    },
+  });
+  return { lines, logger: createLogger({ level: 'warn', destination }) };
+}
+
+/** Every entry of the pipeline's event stream, decoded, oldest first. */
+async function streamEvents(pipeline: Pipeline) {
+  const entries = (await pipeline.env.redis().xrange(pipeline.env.config.streamKey, '-', '+')) as [
+    string,
+    string[],
+  ][];
+  return entries.map(([, fields]) => decodeStreamEntry(fields));
+}
+
+/** A settable clock for the reconciler. */
+function clock(iso: string) {
+  let current = new Date(iso);
+  return {
+    now: () => current,
+    set: (next: string) => void (current = new Date(next)),
+  };
+}
+
+/** `market-ingest …` in-process against the pipeline's services. */
+async function cli(pipeline: Pipeline, ...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    env: pipelineEnv(pipeline, { LOG_LEVEL: 'silent' }),
+    isTTY: false,
+  };
+  const code = await dispatch(COMMANDS, argv, io);
+  return { code, out: out.join(''), err: err.join('') };
+}
+
+const orderId = (platform: 'tiktok' | 'shopee', order: Json) =>
+  String(platform === 'tiktok' ? order.id : order.order_sn);
 
 describe('reconcile', () => {
   it('brings in every order updated today, fetching details only for what MongoDB lacks', async () => {
@@ -286,18 +337,6 @@ describe('reconcile under STREAM_MAXLEN', () => {
     }
   }
 
-  function warningsLogger() {
-    const lines: Record<string, unknown>[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        for (const line of chunk.toString().split('\n').filter(Boolean))
-          lines.push(JSON.parse(line) as Record<string, unknown>);
-        callback();
-      },
-    });
-    return { lines, logger: createLogger({ level: 'warn', destination }) };
-  }
-
   it('issue 10 #4: reconcile waits for room below STREAM_MAXLEN instead of trimming unprocessed entries', async () => {
     p = await createPipeline({ STREAM_MAXLEN: '100' });
     const pipeline = p;
@@ -436,5 +475,239 @@ describe('backfill', () => {
     expect(windows.length).toBeGreaterThanOrEqual(40);
     for (const seconds of windows) expect(seconds).toBeLessThanOrEqual(15 * 86_400);
     expect(pipeline.fake.calls.count({ platform: 'shopee', status: 400 })).toBe(0);
+  });
+});
+
+describe('gap-free reconcile (issue 11)', () => {
+  it('issue 11 #3: the 00:00 run lists 18:00-24:00 of the day before, which the 18:00 run could not', async () => {
+    p = await createPipeline({ RECONCILE_OVERLAP_MINUTES: '60' });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const times = ['2026-11-21T17:30:00+07:00', '2026-11-21T18:30:00+07:00', '2026-11-21T21:00:00+07:00'];
+    const orders = pipeline.fake.seedOrders('tiktok', shopId, 3, (i) => ({ update_time: unix(times[i]!) }));
+    const time = clock('2026-11-21T18:00:00+07:00');
+    const reconciler = reconcilerFor(pipeline, time.now);
+
+    await reconciler.run({ trigger: 'cron', mode: { type: 'today' } });
+    const afterFirst = (await streamEvents(pipeline)).length;
+    time.set('2026-11-22T00:00:00+07:00');
+    const second = await reconciler.run({ trigger: 'cron', mode: { type: 'today' } });
+
+    const listedBySecond = (await streamEvents(pipeline)).slice(afterFirst).map((e) => e.entity_id);
+    expect(listedBySecond).toEqual(
+      expect.arrayContaining([orderId('tiktok', orders[1]!), orderId('tiktok', orders[2]!)]),
+    );
+    const window = { from: new Date('2026-11-21T17:00:00+07:00'), to: new Date('2026-11-22T00:00:00+07:00') };
+    expect(second.shops[0]).toMatchObject({ status: 'succeeded', window, backfill_advised: null });
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('sync_runs').findOne({ run_id: second.id })).toMatchObject({
+      job: 'reconcile',
+      window,
+      shops: [expect.objectContaining({ shop_id: shopId, window })],
+    });
+  });
+
+  it('issue 11 #3: a failed shop keeps its last success, and its next run lists the whole gap', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const healthy = await pipeline.addShop('tiktok');
+    const flaky = await pipeline.addShop('tiktok');
+    const [missed] = pipeline.fake.seedOrders('tiktok', flaky, 1, () => ({
+      update_time: unix('2026-11-21T20:00:00+07:00'),
+    }));
+    const time = clock('2026-11-21T18:00:00+07:00');
+    const reconciler = reconcilerFor(pipeline, time.now);
+    const byShop = (summary: { shops: { shop_id: string }[] }) =>
+      Object.fromEntries(summary.shops.map((s) => [s.shop_id, s]));
+
+    expect((await reconciler.run({ trigger: 'cron', mode: { type: 'today' } })).status).toBe('succeeded');
+    time.set('2026-11-22T00:00:00+07:00');
+    pipeline.fake.knobs.failShop('tiktok', flaky, { status: 400 });
+    const failedRun = await reconciler.run({ trigger: 'cron', mode: { type: 'today' } });
+    expect(byShop(failedRun)[flaky]).toMatchObject({ status: 'failed' });
+    pipeline.fake.knobs.failShop('tiktok', flaky, null);
+    time.set('2026-11-22T06:00:00+07:00');
+    const before = (await streamEvents(pipeline)).length;
+    const recovered = await reconciler.run({ trigger: 'cron', mode: { type: 'today' } });
+
+    expect(byShop(recovered)[flaky]).toMatchObject({
+      status: 'succeeded',
+      window: { from: new Date('2026-11-21T17:00:00+07:00'), to: new Date('2026-11-22T06:00:00+07:00') },
+    });
+    expect(byShop(recovered)[healthy]).toMatchObject({
+      window: { from: new Date('2026-11-21T23:00:00+07:00'), to: new Date('2026-11-22T06:00:00+07:00') },
+    });
+    const listed = (await streamEvents(pipeline)).slice(before).map((e) => `${e.shop_id}:${e.entity_id}`);
+    expect(listed).toContain(`${flaky}:${orderId('tiktok', missed!)}`);
+  });
+
+  it('issue 11 #3: a first run, or a gap over RECONCILE_MAX_GAP_HOURS, lists today and logs that a backfill is advised', async () => {
+    p = await createPipeline({ RECONCILE_MAX_GAP_HOURS: '24' });
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const time = clock('2026-11-21T10:00:00+07:00');
+    const { lines, logger } = warningsLogger();
+    const reconciler = createReconciler({
+      config: pipeline.runtime.config,
+      redis: pipeline.runtime.redis,
+      db: pipeline.runtime.mongo.db,
+      shops: pipeline.runtime.shops,
+      adapters: pipeline.runtime.adapters,
+      logger,
+      now: time.now,
+    });
+    const advice = () => lines.filter((l) => String(l.msg).includes('a backfill is advised'));
+
+    const first = await reconciler.run({ trigger: 'cron', mode: { type: 'today' } });
+    const todayFrom = new Date('2026-11-20T23:00:00+07:00');
+    expect(first.shops[0]).toMatchObject({
+      window: { from: todayFrom, to: time.now() },
+      backfill_advised: { from: null, to: todayFrom },
+    });
+    expect(advice()).toEqual([expect.objectContaining({ platform: 'tiktok', shop_id: shopId })]);
+
+    time.set('2026-11-23T12:00:00+07:00'); // 50 h later
+    const late = await reconciler.run({ trigger: 'cron', mode: { type: 'today' } });
+    const lateFrom = new Date('2026-11-22T23:00:00+07:00');
+    expect(late.shops[0]).toMatchObject({
+      status: 'succeeded',
+      window: { from: lateFrom, to: time.now() },
+      backfill_advised: { from: new Date('2026-11-21T10:00:00+07:00'), to: lateFrom },
+    });
+    expect(advice()).toHaveLength(2);
+    expect(advice()[1]).toMatchObject({
+      shop_id: shopId,
+      uncovered: { from: '2026-11-21T03:00:00.000Z', to: '2026-11-22T16:00:00.000Z' },
+      command: `market-ingest reconcile run --from 2026-11-21 --to 2026-11-22 --platform tiktok --shop ${shopId}`,
+    });
+    expect(String(advice()[1]!.msg)).toContain(`tiktok:${shopId}`);
+  });
+
+  it('issue 11 #3: reconcile run without dates runs and records what the schedule would; the next scheduled run continues from it', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const result = await cli(pipeline, 'reconcile', 'run');
+    expect(result.code).toBe(0);
+    const { db } = await pipeline.env.mongo();
+    const manual = await db.collection('sync_runs').findOne({ trigger: 'cli' });
+    expect(manual).toMatchObject({ job: 'reconcile', status: 'succeeded' });
+    const manualEnd = (manual!.shops as { window: { to: Date } }[])[0]!.window.to;
+
+    const later = new Date(manualEnd.getTime() + 6 * 3_600_000);
+    const scheduled = await reconcilerFor(pipeline, () => later).run({
+      trigger: 'cron',
+      mode: { type: 'today' },
+    });
+    expect(scheduled.shops[0]).toMatchObject({
+      shop_id: shopId,
+      window: { from: new Date(manualEnd.getTime() - 60 * 60_000), to: later },
+      backfill_advised: null,
+    });
+  });
+
+  it('issue 11: a reconcile schedule over a simulated day lists every order updated at any hour, with no window gap', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shops = { tiktok: await pipeline.addShop('tiktok'), shopee: await pipeline.addShop('shopee') };
+    // Three orders per hour (on the hour, half past, last second) from 18:00 the evening before to 23:59.
+    const firstHour = unix('2026-11-20T18:00:00+07:00');
+    const updateTime = (i: number) => firstHour + Math.floor(i / 3) * 3600 + [0, 1800, 3599][i % 3]!;
+    const count = 30 * 3;
+    const expected = new Set<string>();
+    for (const platform of ['tiktok', 'shopee'] as const) {
+      for (const order of pipeline.fake.seedOrders(platform, shops[platform], count, (i) => ({
+        update_time: updateTime(i),
+      }))) {
+        expected.add(`${platform}:${orderId(platform, order)}`);
+      }
+    }
+    const time = clock('2026-11-20T18:00:00+07:00');
+    const reconciler = reconcilerFor(pipeline, time.now);
+    const schedule = [
+      '2026-11-20T18:00:00+07:00',
+      '2026-11-21T00:00:00+07:00',
+      '2026-11-21T06:00:00+07:00',
+      '2026-11-21T12:00:00+07:00',
+      '2026-11-21T18:00:00+07:00',
+      '2026-11-22T00:00:00+07:00',
+    ];
+    const windows: { from: Date; to: Date }[] = [];
+    for (const tick of schedule) {
+      time.set(tick);
+      const summary = await reconciler.run({ trigger: 'cron', mode: { type: 'today' } });
+      expect(summary.status).toBe('succeeded');
+      windows.push(...summary.shops.filter((s) => s.platform === 'tiktok').map((s) => s.window));
+    }
+
+    const listed = new Set((await streamEvents(pipeline)).map((e) => `${e.platform}:${e.entity_id}`));
+    expect([...expected].filter((id) => !listed.has(id))).toEqual([]);
+    for (let i = 1; i < windows.length; i++) expect(windows[i]!.from <= windows[i - 1]!.to).toBe(true);
+  });
+
+  it('issue 11 #4: a backfill rerun the next day lists the rest of a day that was partial', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const failing = await pipeline.addShop('tiktok');
+    const [morning, afternoon] = pipeline.fake.seedOrders('tiktok', shopId, 2, (i) => ({
+      update_time: unix(['2026-11-21T08:00:00+07:00', '2026-11-21T15:00:00+07:00'][i]!),
+    }));
+    const time = clock('2026-11-21T10:00:00+07:00');
+    const reconciler = reconcilerFor(pipeline, time.now);
+    const mode = { type: 'days' as const, firstDay: '2026-11-20', lastDay: '2026-11-21' };
+    const listedFor = async (from: number) =>
+      (await streamEvents(pipeline))
+        .slice(from)
+        .filter((e) => e.shop_id === shopId)
+        .map((e) => e.entity_id);
+
+    // Partial (one shop fails), so its checkpoints stay for a rerun.
+    pipeline.fake.knobs.failShop('tiktok', failing, { status: 400 });
+    const first = await reconciler.run({ trigger: 'cli', mode });
+    expect(first.status).toBe('partial');
+    expect(await listedFor(0)).toEqual([orderId('tiktok', morning!)]);
+    const { db } = await pipeline.env.mongo();
+    const checkpointed = await db.collection('sync_checkpoints').find({ shop_id: shopId }).toArray();
+    expect(checkpointed.map((c) => String(c.day))).toEqual(['2026-11-20']);
+
+    pipeline.fake.knobs.failShop('tiktok', failing, null);
+    time.set('2026-11-22T09:00:00+07:00');
+    const before = (await streamEvents(pipeline)).length;
+    const rerun = await reconciler.run({ trigger: 'cli', mode });
+    expect(rerun.status).toBe('succeeded');
+    expect(rerun.shops.find((s) => s.shop_id === shopId)).toMatchObject({ days_skipped: 1, days_done: 1 });
+    expect(await listedFor(before)).toContain(orderId('tiktok', afternoon!));
+  });
+
+  it('issue 11 #5: reconcile run whose --shop/--platform names no known shop exits 1 and says so', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const cases: [string[], string][] = [
+      [['--shop', '424242'], 'reconcile run: no active shop 424242 on tiktok or shopee'],
+      [
+        ['--shop', '424242', '--date', '2026-11-01'],
+        'reconcile run: no active shop 424242 on tiktok or shopee',
+      ],
+      [['--platform', 'shopee'], 'reconcile run: no active shop on shopee'],
+      [['--platform', 'shopee', '--shop', shopId], `reconcile run: no active shop ${shopId} on shopee`],
+    ];
+    for (const [flags, line] of cases) {
+      const result = await cli(pipeline, 'reconcile', 'run', ...flags);
+      expect({ flags, code: result.code, err: result.err, out: result.out }).toEqual({
+        flags,
+        code: 1,
+        err: `${line}\n`,
+        out: '',
+      });
+    }
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('sync_runs').countDocuments()).toBe(0);
+
+    // A shop that is known runs as before.
+    const known = await cli(pipeline, 'reconcile', 'run', '--platform', 'tiktok', '--shop', shopId);
+    expect(known.code).toBe(0);
+    expect(known.out).toMatch(/succeeded; 1 shops/);
   });
 });

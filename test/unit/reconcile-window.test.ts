@@ -4,6 +4,7 @@ import {
   dayOf,
   dayWindows,
   isValidDay,
+  scheduledWindow,
   startOfDay,
   todayWindow,
   zoneOffsetMinutes,
@@ -51,10 +52,78 @@ describe('reconcile windows', () => {
     expect(windows[2]?.to).toEqual(now);
   });
 
+  it('issue 11 #4: only a day listed to its end is complete (checkpointable); today up to now is not', () => {
+    const now = new Date('2026-11-21T10:00:00+07:00');
+    const windows = dayWindows('2026-11-20', '2026-11-21', HCM, now);
+    expect(windows.map((w) => [w.day, w.complete])).toEqual([
+      ['2026-11-20', true],
+      ['2026-11-21', false],
+    ]);
+    // At the very end of the day, the same day is whole.
+    const atMidnight = dayWindows('2026-11-21', '2026-11-21', HCM, new Date('2026-11-22T00:00:00+07:00'));
+    expect(atMidnight).toEqual([
+      {
+        day: '2026-11-21',
+        from: new Date('2026-11-21T00:00:00+07:00'),
+        to: new Date('2026-11-22T00:00:00+07:00'),
+        complete: true,
+      },
+    ]);
+  });
+
   it('validates days', () => {
     expect(isValidDay('2026-02-28')).toBe(true);
     expect(isValidDay('2026-02-30')).toBe(false);
     expect(isValidDay('21-11-2026')).toBe(false);
+  });
+});
+
+describe('scheduled window of a shop', () => {
+  const at = (iso: string) => new Date(iso);
+  const base = { timeZone: HCM, overlapMinutes: 60, maxGapHours: 48 };
+
+  it('issue 11 #3: starts where the last successful run ended, minus the overlap, across midnight', () => {
+    // The 00:00 run after an 18:00 run lists 17:00-24:00 of the day before.
+    const planned = scheduledWindow({
+      ...base,
+      now: at('2026-11-22T00:00:00+07:00'),
+      lastEnd: at('2026-11-21T18:00:00+07:00'),
+    });
+    expect(planned).toEqual({
+      window: { from: at('2026-11-21T17:00:00+07:00'), to: at('2026-11-22T00:00:00+07:00') },
+      uncovered: null,
+    });
+    // A shop that failed twice (last success 36 h ago) is listed from there, still within the limit.
+    const afterFailures = scheduledWindow({
+      ...base,
+      now: at('2026-11-22T06:00:00+07:00'),
+      lastEnd: at('2026-11-20T18:00:00+07:00'),
+    });
+    expect(afterFailures.window.from).toEqual(at('2026-11-20T17:00:00+07:00'));
+  });
+
+  it('issue 11 #3: a first run, or a gap over RECONCILE_MAX_GAP_HOURS, lists today and names what was left out', () => {
+    const now = at('2026-11-22T06:00:00+07:00');
+    const today = { from: at('2026-11-21T23:00:00+07:00'), to: now };
+    expect(scheduledWindow({ ...base, now, lastEnd: undefined })).toEqual({
+      window: today,
+      uncovered: { from: null, to: today.from },
+    });
+    const lastEnd = at('2026-11-19T12:00:00+07:00');
+    expect(scheduledWindow({ ...base, now, lastEnd })).toEqual({
+      window: today,
+      uncovered: { from: lastEnd, to: today.from },
+    });
+    // With a small limit the gap can end inside today's window: nothing is left out then.
+    expect(
+      scheduledWindow({ ...base, maxGapHours: 2, now, lastEnd: at('2026-11-22T00:00:00+07:00') }),
+    ).toEqual({ window: today, uncovered: null });
+  });
+
+  it('never ends before it starts when the last end is after now (the clock went back)', () => {
+    const now = at('2026-11-22T06:00:00+07:00');
+    const planned = scheduledWindow({ ...base, now, lastEnd: at('2026-11-22T06:30:00+07:00') });
+    expect(planned.window).toEqual({ from: at('2026-11-22T05:00:00+07:00'), to: now });
   });
 });
 
