@@ -4,12 +4,12 @@
  *   housekeeping  promote due retries into the stream, trim what every group has acked, and
  *                 reclaim entries of stalled workers (each on its own interval);
  *   read          XREADGROUP a batch on the dedicated blocking connection;
- *   keep claimed  while the batch is in hand, renew its entries every CLAIM_IDLE_MS/3, so no
- *                 other worker takes them from a live worker (bullmq's lock renewal);
+ *   keep claimed  claims.ts: while the batch is in hand, renew its entries every CLAIM_IDLE_MS/3,
+ *                 so no other worker takes them from a live worker (bullmq's lock renewal);
  *   process       process-batch.ts, within BATCH_TIMEOUT_MS — a verdict per entry;
  *   decide        retry-policy.ts turns each verdict into ack / retry / defer / dead / hold;
- *   apply         change notifications, dead letters recorded in MongoDB, then one script
- *                 that acks, schedules retries and dead-letters (only entries still ours).
+ *   apply         apply.ts: change notifications, dead letters recorded in MongoDB, then one
+ *                 script that acks, schedules retries and dead-letters (only entries still ours).
  *
  * When MongoDB or Redis is down the worker keeps its batch claimed and in hand, waits with a
  * growing delay, and processes the same batch again: an outage spends no delivery and no retry
@@ -23,25 +23,16 @@ import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReadinessReport } from '../shared/readiness.js';
 import { isRedisConnectionError, type Redis } from '../shared/redis.js';
-import {
-  decodeRetryState,
-  encodeChangeNotification,
-  fieldsToRecord,
-  withRetryState,
-  type ChangeNotification,
-} from '../shared/stream.js';
-import {
-  deadLetterFields,
-  deliveryLimitError,
-  type DeadLetter,
-  type FailureRecorder,
-} from './dead-letter.js';
-import type { BatchEntry, ConsumerGroup, Settlement } from './group.js';
+import { decodeRetryState, fieldsToRecord, type ChangeNotification } from '../shared/stream.js';
+import { createDecisionApplier, type Decided } from './apply.js';
+import { keepClaimed } from './claims.js';
+import { deliveryLimitError, type FailureRecorder } from './dead-letter.js';
+import type { BatchEntry, ConsumerGroup } from './group.js';
 import { createWorkerHealth, type WorkerHealth } from './health.js';
 import type { ConsumerMetrics } from './metrics.js';
 import type { BatchProcessor, BatchResult, Verdict } from './process-batch.js';
 import type { StreamMetrics, StreamTrimmer } from './trim.js';
-import { createRetryPolicy, decide, type Decision, type RetryPolicy } from './retry-policy.js';
+import { createRetryPolicy, decide, type RetryPolicy } from './retry-policy.js';
 
 export { ensureConsumerGroup } from './group.js';
 
@@ -91,11 +82,6 @@ export interface Worker {
   health(): ReadinessReport;
 }
 
-interface Decided {
-  entry: BatchEntry;
-  decision: Decision;
-}
-
 const GAUGE_INTERVAL_MS = 5_000;
 const PROMOTE_INTERVAL_MS = 1_000;
 const TRIM_INTERVAL_MS = 5_000;
@@ -130,36 +116,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     });
 
   // ---------------------------------------------------------------------------------------------
-  // keep claimed
-
-  /** Renews the batch's entries every CLAIM_IDLE_MS/3 until stopped; `release` stops renewing ids. */
-  function keepClaimed(ids: readonly string[]) {
-    const renewing = new Set(ids);
-    let busy = false;
-    const timer = setInterval(() => {
-      if (busy || renewing.size === 0) return;
-      busy = true;
-      group
-        .keepClaimed([...renewing])
-        .then((kept) => {
-          const lost = [...renewing].filter((id) => !kept.has(id));
-          if (lost.length > 0) {
-            for (const id of lost) renewing.delete(id);
-            log.warn({ count: lost.length }, 'in-flight entries were claimed by another worker');
-          }
-        })
-        .catch((error: unknown) => log.debug({ err: errorInfo(error) }, 'claim renewal failed'))
-        .finally(() => (busy = false));
-    }, renewIntervalMs);
-    timer.unref();
-    return {
-      release: (released: readonly string[]) => released.forEach((id) => renewing.delete(id)),
-      stop: () => clearInterval(timer),
-    };
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // process, decide
+  // process, decide, apply (apply.ts)
 
   /** The batch's verdicts, or undefined when it ran past BATCH_TIMEOUT_MS (it is given up). */
   async function processWithinBudget(entries: readonly BatchEntry[]): Promise<BatchResult | undefined> {
@@ -195,9 +152,6 @@ export function createWorker(deps: WorkerDeps): Worker {
     });
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // apply
-
   /** Runs a Redis step, waiting through a Redis outage (not through other errors, or a stop). */
   async function whileRedisDown<T>(step: () => Promise<T>, holding: number): Promise<T> {
     for (;;) {
@@ -213,103 +167,16 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
   }
 
-  async function publishChanges(changes: readonly ChangeNotification[]): Promise<void> {
-    if (changes.length === 0) return;
-    const pipeline = deps.redis.pipeline();
-    for (const change of changes) {
-      pipeline.xadd(
-        config.changesStreamKey,
-        'MAXLEN',
-        '~',
-        config.streamMaxLen,
-        '*',
-        ...encodeChangeNotification(change),
-      );
-    }
-    const results = await pipeline.exec();
-    const failed = results?.find(([error]) => error);
-    if (failed) throw failed[0]!;
-  }
-
-  /**
-   * Dead letters go to `sync_failures` first: when MongoDB refuses, those entries are held
-   * instead (retried with the batch once it is back), never acked without their record.
-   */
-  async function recordDeadLetters(decided: Decided[]): Promise<Decided[]> {
-    const dead = decided.filter((d) => d.decision.action === 'dead');
-    if (dead.length === 0) return decided;
-    try {
-      await deps.failures.record(dead.map(toDeadLetter));
-      return decided;
-    } catch (error) {
-      const hold: Decision = {
-        action: 'hold',
-        error: new AppError(
-          'ERR_MONGO_UNAVAILABLE',
-          `recording dead letters failed: ${errorInfo(error).message}`,
-        ),
-      };
-      return decided.map((d) => (d.decision.action === 'dead' ? { entry: d.entry, decision: hold } : d));
-    }
-  }
-
-  /** Notifies, records dead letters, settles; answers what is held for another try. */
-  async function applyDecisions(
-    decided: Decided[],
-    changes: readonly ChangeNotification[],
-  ): Promise<Decided[]> {
-    // Notify after the write and before the ack: a notification lost to a crash right here is
-    // sent again when the entry is redelivered (process-batch).
-    await whileRedisDown(() => publishChanges(changes), decided.length);
-    const final = await recordDeadLetters(decided);
-    const held = final.filter((d) => d.decision.action === 'hold');
-    const settling = final.filter((d) => d.decision.action !== 'hold');
-    const deadAt = now();
-    const settlements = settling.map((d) => toSettlement(d, deadAt));
-    const applied = await whileRedisDown(() => group.settle(settlements), decided.length);
-    reportSettled(settling, applied);
-    return held;
-  }
-
-  function reportSettled(settled: Decided[], applied: boolean[]): void {
-    const counts: Record<string, number> = {};
-    settled.forEach(({ entry, decision }, i) => {
-      const outcome = applied[i] ? OUTCOME_OF[decision.action] : 'lost';
-      counts[outcome] = (counts[outcome] ?? 0) + 1;
-      if (!applied[i] || decision.action === 'ack') return;
-      const context = {
-        stream_id: entry.id,
-        deliveries: entry.deliveries,
-        err: (decision as { error: AppError }).error.toJSON(),
-      };
-      if (decision.action === 'dead') log.error(context, 'entry dead-lettered');
-      else
-        log.debug(
-          { ...context, due_at: (decision as { dueAt: number }).dueAt },
-          `entry scheduled (${decision.action})`,
-        );
-    });
-    if (counts.lost)
-      log.warn({ count: counts.lost }, 'verdicts dropped: another worker owns those entries now');
-    for (const [outcome, count] of Object.entries(counts)) metrics?.entries.inc({ outcome }, count);
-  }
-
-  /** On shutdown, held entries go back to the schedule at once, so no delivery is counted for them. */
-  async function release(held: Decided[]): Promise<void> {
-    const at = now();
-    const settlements: Settlement[] = held.map(({ entry }) => ({
-      id: entry.id,
-      type: 'retry',
-      dueAt: at,
-      fields: withRetryState(entry.fields, decodeRetryState(entry.fields, entry.id)),
-    }));
-    await group.settle(settlements).catch((error: unknown) => {
-      log.warn(
-        { err: errorInfo(error), count: held.length },
-        'could not release held entries; they stay pending',
-      );
-    });
-  }
+  const applier = createDecisionApplier({
+    config,
+    redis: deps.redis,
+    group,
+    failures: deps.failures,
+    logger: log,
+    metrics,
+    now,
+    whileRedisDown,
+  });
 
   // ---------------------------------------------------------------------------------------------
   // the batch
@@ -317,7 +184,12 @@ export function createWorker(deps: WorkerDeps): Worker {
   async function runBatch(entries: BatchEntry[]): Promise<void> {
     const started = process.hrtime.bigint();
     metrics?.entries.inc({ outcome: 'read' }, entries.length);
-    const renewal = keepClaimed(entries.map((e) => e.id));
+    const renewal = keepClaimed(
+      group,
+      entries.map((e) => e.id),
+      renewIntervalMs,
+      log,
+    );
     try {
       let decided: Decided[] = entries
         .filter((entry) => entry.deliveries > config.maxDeliveries)
@@ -338,12 +210,12 @@ export function createWorker(deps: WorkerDeps): Worker {
             giveUp(todo, renewal);
           }
         }
-        const held = await applyDecisions(decided, changes);
+        const held = await applier.apply(decided, changes);
         if (held.length === 0) {
           health.recovered('mongodb');
           return;
         }
-        if (stopping) return await release(held);
+        if (stopping) return await applier.release(held);
         metrics?.entries.inc({ outcome: 'held' }, held.length);
         renewal.release(decided.filter((d) => d.decision.action !== 'hold').map((d) => d.entry.id));
         const error = (held[0]!.decision as { error: AppError }).error;
@@ -505,38 +377,6 @@ export function createWorker(deps: WorkerDeps): Worker {
     },
     health: () => health.report(),
   };
-}
-
-const OUTCOME_OF: Record<Decision['action'], string> = {
-  ack: 'acked',
-  retry: 'retried',
-  defer: 'deferred',
-  dead: 'dead_lettered',
-  hold: 'held',
-};
-
-function toDeadLetter({ entry, decision }: Decided): DeadLetter {
-  return { entry, error: (decision as { error: AppError }).error };
-}
-
-function toSettlement(decided: Decided, deadAt: number): Settlement {
-  const { entry, decision } = decided;
-  switch (decision.action) {
-    case 'ack':
-      return { id: entry.id, type: 'ack' };
-    case 'retry':
-    case 'defer':
-      return {
-        id: entry.id,
-        type: 'retry',
-        dueAt: decision.dueAt,
-        fields: withRetryState(entry.fields, decision.state),
-      };
-    case 'dead':
-      return { id: entry.id, type: 'dead', fields: deadLetterFields(toDeadLetter(decided), deadAt) };
-    case 'hold':
-      throw new Error('a held entry is not settled');
-  }
 }
 
 function errorInfo(error: unknown): { message: string; code?: string } {
