@@ -217,6 +217,22 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
     });
   });
 
+  it('issue 11 #7: a TikTok webhook whose product_id is a 19-digit JSON number is stored with that exact id', async () => {
+    const t = await startApp({ ...TIKTOK });
+    const body = fixture('tiktok/product-status-change-numeric-id.json');
+
+    const answer = await t.post('/webhooks/tiktok', body, { authorization: signTikTok(body) });
+
+    expect(answer.status).toBe(200); // was 400 ERR_PAYLOAD: the event was lost
+    const entries = await t.entries();
+    expect(entries).toHaveLength(1);
+    const entry = fieldsToRecord(entries[0]![1]);
+    // The raw field as stored, not only the decoded one: ids travel as strings (CONTRACT §4).
+    expect(entry.entity_id).toBe('1729592969712207009');
+    expect(entry.payload).toBe(body.toString('utf8'));
+    expect(decodeStreamEntry(entries[0]![1])).toMatchObject({ kind: 'product', event_type: '5' });
+  });
+
   it('verifies Shopee against SHOPEE_WEBHOOK_URL when set, not the URL the process sees', async () => {
     const registered = 'https://hooks.example.com/market/webhooks/shopee';
     const t = await startApp({ ...SHOPEE, SHOPEE_WEBHOOK_URL: registered });
