@@ -233,6 +233,26 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
     expect(decodeStreamEntry(entries[0]![1])).toMatchObject({ kind: 'product', event_type: '5' });
   });
 
+  it('issue 11 #8: a Shopee return push (code 29) is stored as kind return, not ignored', async () => {
+    const t = await startApp({ ...SHOPEE });
+    const body = fixture('shopee/return-update.json');
+
+    const answer = await t.post('/webhooks/shopee', body, {
+      authorization: signShopee(`${t.url}/webhooks/shopee`, body),
+    });
+
+    expect(answer.body).toEqual({ ok: true }); // was {"ok":true,"ignored":true}: nothing stored
+    const entries = await t.entries();
+    expect(entries.map(([, fields]) => decodeStreamEntry(fields))).toEqual([
+      expect.objectContaining({
+        kind: 'return',
+        entity_id: '2411230RTN0001',
+        event_type: '29',
+        shop_id: '220456789',
+      }),
+    ]);
+  });
+
   it('verifies Shopee against SHOPEE_WEBHOOK_URL when set, not the URL the process sees', async () => {
     const registered = 'https://hooks.example.com/market/webhooks/shopee';
     const t = await startApp({ ...SHOPEE, SHOPEE_WEBHOOK_URL: registered });

@@ -182,12 +182,36 @@ describe('Shopee envelope mapping', () => {
     });
   });
 
-  it('issue 11 #7: Shopee ids (shop_id, ordersn) are read exactly as written, numbers of any size', () => {
+  it('issue 11 #8: a code-29 return push maps to kind return, entity data.return_sn', () => {
+    const body = fixture('shopee/return-update.json');
+    expect(shopee.toStreamEntry(body)).toEqual({
+      handled: true,
+      event: {
+        platform: 'shopee',
+        shop_id: '220456789',
+        kind: 'return',
+        entity_id: '2411230RTN0001',
+        version: 1732182950,
+        event_id: createHash('sha256').update(body).digest('hex'),
+        event_type: '29',
+        payload: body.toString('utf8'),
+      },
+    });
+    // update_time is "when present": without it the version is unknown (0), so the worker fetches.
+    const bare = shopee.toStreamEntry(Buffer.from('{"code":29,"shop_id":5,"data":{"return_sn":"R1"}}'));
+    expect(bare).toMatchObject({ handled: true, event: { kind: 'return', entity_id: 'R1', version: 0 } });
+  });
+
+  it('issue 11 #7: Shopee ids (shop_id, ordersn, return_sn) are read exactly as written, numbers of any size', () => {
     const shop = '90071992547409931'; // beyond 2^53: a JS number would read ...9930
     const order = shopee.toStreamEntry(
       Buffer.from(`{"code":3,"shop_id":${shop},"data":{"ordersn":2411210000000000001}}`),
     );
     expect(order).toMatchObject({ event: { shop_id: shop, entity_id: '2411210000000000001' } });
+    const ret = shopee.toStreamEntry(
+      Buffer.from(`{"code":29,"shop_id":${shop},"data":{"return_sn":2411230000000000001}}`),
+    );
+    expect(ret).toMatchObject({ event: { shop_id: shop, entity_id: '2411230000000000001' } });
     const deauth = shopee.toStreamEntry(Buffer.from(`{"code":2,"data":{"shop_id":${shop}}}`));
     expect(deauth).toMatchObject({ event: { shop_id: shop, entity_id: shop } });
     expect(shopee.toStreamEntry(Buffer.from(`{"code":7,"shop_id":${shop}}`))).toEqual({
@@ -243,6 +267,11 @@ describe('Shopee envelope mapping', () => {
     ['shop id missing on an order push', '{"code":3,"data":{"ordersn":"x"}}', /shop_id/],
     ['fractional shop id', '{"code":3,"shop_id":1.5,"data":{"ordersn":"x"}}', /shop_id/],
     ['negative shop id', '{"code":3,"shop_id":-5,"data":{"ordersn":"x"}}', /shop_id/],
+    [
+      'return_sn missing on a return push',
+      '{"code":29,"shop_id":1,"data":{"order_sn":"x"}}',
+      /data\.return_sn/,
+    ],
     ['shop id nowhere on deauthorization', '{"code":2,"data":{"partner_id":1}}', /shop_id/],
   ])('rejects %s with ERR_PAYLOAD', (_name, body, message) => {
     expect(payloadError(shopee, body)).toMatch(message);

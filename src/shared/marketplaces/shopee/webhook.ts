@@ -48,6 +48,11 @@ const orderPush = z
   .object({ shop_id: shopId, data: z.object({ ordersn: id, update_time: unixSeconds.optional() }) })
   .transform((p) => ({ shopId: p.shop_id, entityId: p.data.ordersn, version: p.data.update_time ?? 0 }));
 
+/** code 29 (return update): `data.return_sn` (with `order_sn`, `status`, `update_time` when present). */
+const returnPush = z
+  .object({ shop_id: shopId, data: z.object({ return_sn: id, update_time: unixSeconds.optional() }) })
+  .transform((p) => ({ shopId: p.shop_id, entityId: p.data.return_sn, version: p.data.update_time ?? 0 }));
+
 /** Deauthorization names the shop at the top level or, in partner-level pushes, inside data. */
 const shopPush = z
   .object({
@@ -67,6 +72,7 @@ const shopPush = z
 const HANDLED_CODES: ReadonlyMap<number, { kind: EntityKind; schema: z.ZodType<Notification> }> = new Map([
   [3, { kind: 'order', schema: orderPush }], // order status update
   [4, { kind: 'order', schema: orderPush }], // tracking number
+  [29, { kind: 'return', schema: returnPush }], // return update
   [2, { kind: 'shop', schema: shopPush }], // deauthorization: the shop itself
 ]);
 
