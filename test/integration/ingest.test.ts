@@ -253,6 +253,23 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
     ]);
   });
 
+  it('issue 11 #11: with SHOPEE_PUSH_PARTNER_KEY set, pushes signed with it are accepted and the partner key is refused', async () => {
+    const pushKey = 'it_push_key_do_not_log';
+    const t = await startApp({ ...SHOPEE, SHOPEE_PUSH_PARTNER_KEY: pushKey });
+    const body = fixture('shopee/order-status-update.json');
+    const url = `${t.url}/webhooks/shopee`;
+    const signedWithPushKey = createHmac('sha256', pushKey).update(`${url}|`).update(body).digest('hex');
+
+    const refused = await t.post('/webhooks/shopee', body, { authorization: signShopee(url, body) });
+    const accepted = await t.post('/webhooks/shopee', body, { authorization: signedWithPushKey });
+
+    expect(refused.status).toBe(401);
+    expect(accepted.status).toBe(200);
+    expect(await t.entries()).toHaveLength(1);
+    expect(t.logs.text()).not.toContain(pushKey);
+    expect(t.logs.text()).not.toContain(SHOPEE.SHOPEE_PARTNER_KEY);
+  });
+
   it('verifies Shopee against SHOPEE_WEBHOOK_URL when set, not the URL the process sees', async () => {
     const registered = 'https://hooks.example.com/market/webhooks/shopee';
     const t = await startApp({ ...SHOPEE, SHOPEE_WEBHOOK_URL: registered });

@@ -2,7 +2,8 @@
  * A fake TikTok Shop + Shopee marketplace: three real HTTP servers on 127.0.0.1 (TikTok API,
  * TikTok auth, Shopee API) that check request signatures, timestamps and access tokens the way
  * the platforms do, serve seeded shops, orders, returns and products with the platforms' paging,
- * refresh tokens, keep Shopee lost pushes, and send correctly signed webhooks.
+ * refresh tokens, keep Shopee lost pushes, and send correctly signed webhooks (Shopee pushes with a
+ * push key that may differ from the partner key).
  *
  * Knobs make it misbehave on purpose (latency, N× 429 with Retry-After, N× 5xx, hangs, expired
  * tokens, per-shop failure modes); counters record every call (endpoint, shop, ids requested,
@@ -35,7 +36,8 @@ export type { FakePlatform, Json } from './state.js';
 
 export interface FakeMarketplaceOptions {
   tiktok?: { appKey?: string; appSecret?: string };
-  shopee?: { partnerId?: number; partnerKey?: string };
+  /** `pushPartnerKey`: the console's "Live Push Partner Key" pushes are signed with; default: partnerKey. */
+  shopee?: { partnerId?: number; partnerKey?: string; pushPartnerKey?: string };
   /** ms since the epoch; the fake's clock for timestamp checks and token expiry. */
   now?: () => number;
   /** Largest accepted difference between a request's timestamp and now. Default 300 s. */
@@ -143,7 +145,7 @@ export interface FakeMarketplace {
   authBaseUrl: string;
   credentials: {
     tiktok: { appKey: string; appSecret: string };
-    shopee: { partnerId: number; partnerKey: string };
+    shopee: { partnerId: number; partnerKey: string; pushPartnerKey: string };
   };
   generate: Generator;
   addShop(platform: FakePlatform, init?: FakeShopInit): FakeShopInfo;
@@ -181,7 +183,7 @@ export interface FakeMarketplace {
   calls: FakeCalls;
   /** POSTs `body` to an ingest URL with TikTok's webhook signature. */
   sendTikTokWebhook(url: string, body: string | Json): Promise<WebhookAnswer>;
-  /** POSTs `body` with Shopee's push signature over `callbackUrl` (default: `url`). */
+  /** POSTs `body` with Shopee's push signature (push key) over `callbackUrl` (default: `url`). */
   sendShopeeWebhook(
     url: string,
     body: string | Json,
@@ -234,6 +236,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
       appSecret: options.tiktok?.appSecret ?? 'fake-app-secret',
       partnerId: options.shopee?.partnerId ?? 2_001_234,
       partnerKey: options.shopee?.partnerKey ?? 'fake-partner-key',
+      pushPartnerKey: options.shopee?.pushPartnerKey ?? options.shopee?.partnerKey ?? 'fake-partner-key',
       timestampToleranceSeconds: options.timestampToleranceSeconds ?? 300,
       accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 4 * 3600,
     },
@@ -415,7 +418,11 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     authBaseUrl: baseUrl('tiktok-auth'),
     credentials: {
       tiktok: { appKey: store.settings.appKey, appSecret: store.settings.appSecret },
-      shopee: { partnerId: store.settings.partnerId, partnerKey: store.settings.partnerKey },
+      shopee: {
+        partnerId: store.settings.partnerId,
+        partnerKey: store.settings.partnerKey,
+        pushPartnerKey: store.settings.pushPartnerKey,
+      },
     },
     generate,
 
@@ -544,7 +551,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     async sendShopeeWebhook(url, body, sendOptions = {}) {
       const text = typeof body === 'string' ? body : JSON.stringify(body);
       const signature = shopeeWebhookSignature(
-        store.settings.partnerKey,
+        store.settings.pushPartnerKey,
         sendOptions.callbackUrl ?? url,
         text,
       );

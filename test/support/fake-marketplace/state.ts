@@ -40,6 +40,8 @@ export interface FakeSettings {
   appSecret: string;
   partnerId: number;
   partnerKey: string;
+  /** Signs pushes (the console's "Live Push Partner Key"); the partner key unless configured. */
+  pushPartnerKey: string;
   timestampToleranceSeconds: number;
   accessTokenTtlSeconds: number;
 }

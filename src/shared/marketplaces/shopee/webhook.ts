@@ -2,10 +2,12 @@
  * Shopee Open Platform push (webhook) handling (CONTRACT §3, MARKETPLACES.md): verification and
  * mapping to a stream entry. Pure: no I/O, so it is tested against fixtures alone.
  *
- * Signature: `Authorization` = lowercase hex HMAC-SHA256(key = partner key,
- * message = callback URL + "|" + raw body). The callback URL is the one registered with Shopee
- * (SHOPEE_WEBHOOK_URL) when configured, because behind a proxy the URL we see differs from it.
- * Ids are read from the raw text (lossless-json.ts): shop ids are JSON numbers.
+ * Signature: `Authorization` = lowercase hex HMAC-SHA256(key = push key, message = callback URL +
+ * "|" + raw body). The push key is the console's "Live Push Partner Key" (SHOPEE_PUSH_PARTNER_KEY),
+ * which production integrations report differs from the API partner key; unset, the partner key.
+ * The callback URL is the one registered with Shopee (SHOPEE_WEBHOOK_URL) when configured,
+ * because behind a proxy the URL we see differs from it. Ids are read from the raw text
+ * (lossless-json.ts): shop ids are JSON numbers.
  */
 import { z } from 'zod';
 
@@ -29,7 +31,10 @@ import {
 import type { WebhookEvent, WebhookHandler, WebhookOutcome, WebhookRequest } from '../types.js';
 
 export interface ShopeeWebhookOptions {
+  /** The API partner key: signs pushes when no separate push key is configured. */
   partnerKey: string;
+  /** The console's "Live Push Partner Key"; undefined: pushes are signed with `partnerKey`. */
+  pushPartnerKey?: string | undefined;
   /** The callback URL registered with Shopee; undefined: use the URL the request arrived at. */
   webhookUrl: string | undefined;
 }
@@ -77,7 +82,7 @@ const HANDLED_CODES: ReadonlyMap<number, { kind: EntityKind; schema: z.ZodType<N
 ]);
 
 export function createShopeeWebhookHandler(options: ShopeeWebhookOptions): WebhookHandler {
-  const key = hmacKey(options.partnerKey);
+  const key = hmacKey(options.pushPartnerKey ?? options.partnerKey);
   const { webhookUrl } = options;
 
   return {
