@@ -2,8 +2,8 @@
  * A fake TikTok Shop + Shopee marketplace: three real HTTP servers on 127.0.0.1 (TikTok API,
  * TikTok auth, Shopee API) that check request signatures, timestamps and access tokens the way
  * the platforms do, serve seeded shops, orders, returns and products with the platforms' paging,
- * refresh tokens, keep Shopee lost pushes, and send correctly signed webhooks (Shopee pushes with a
- * push key that may differ from the partner key).
+ * refresh tokens, keep Shopee lost pushes (served in the published envelope shape), and send
+ * correctly signed webhooks (Shopee pushes with a push key that may differ from the partner key).
  *
  * Knobs make it misbehave on purpose (latency, N× 429 with Retry-After, N× 5xx, hangs, expired
  * tokens, per-shop failure modes); counters record every call (endpoint, shop, ids requested,
@@ -130,8 +130,36 @@ export interface FakeKnobs {
   expireAccessToken(platform: FakePlatform, shopId: string): void;
   /** The shop's refresh token stops working (the seller must re-authorize). */
   revokeRefreshToken(platform: FakePlatform, shopId: string): void;
-  /** Clears latency and every injected failure. */
+  /**
+   * Runs `hook` with each matching call before it is answered, and waits for it: lets a test
+   * look at the world at the moment the marketplace receives a call (e.g. what is in the stream
+   * when a lost push is confirmed). Cleared by reset().
+   */
+  beforeAnswer(filter: CallFilter, hook: (record: CallRecord) => void | Promise<void>): void;
+  /** Clears latency, every injected failure and every hook. */
   reset(): void;
+}
+
+/** How a lost push's `data` is served. */
+export type LostPushShape =
+  /** JSON text of the whole push envelope: Shopee's published response sample. */
+  | 'envelope'
+  /** JSON text of the push's inner data only (what this service used to expect). */
+  | 'inner-data'
+  /** The whole envelope as a JSON object instead of text. */
+  | 'envelope-object';
+
+export interface LostPushInit {
+  /** Omitted for partner-level pushes. */
+  shopId?: string | number;
+  code: number;
+  /** The push's inner data (`{ordersn, status, update_time}` for code 3). */
+  data: Json;
+  timestamp?: number;
+  /** Default 'envelope'. */
+  shape?: LostPushShape;
+  /** Serves exactly this text as `data` (overrides `data` and `shape`): raw bodies, malformed ones. */
+  dataText?: string;
 }
 
 export interface WebhookAnswer {
@@ -177,7 +205,7 @@ export interface FakeMarketplace {
   ): Json[];
   order(platform: FakePlatform, shopId: string, id: string): Json | undefined;
   /** A Shopee push that "could not be delivered"; returns its message id. */
-  addLostPush(push: { shopId: string | number; code: number; data: Json; timestamp?: number }): number;
+  addLostPush(push: LostPushInit): number;
   lostPushState(): { pending: number; confirmedUpTo: number };
   knobs: FakeKnobs;
   calls: FakeCalls;
@@ -250,6 +278,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
   let latencyMs = 0;
   let failures: { filter: FailureFilter; remaining: number; failure: InjectedFailure }[] = [];
   const shopFailures = new Map<string, InjectedFailure>();
+  let hooks: { filter: CallFilter; hook: (record: CallRecord) => void | Promise<void> }[] = [];
   const hanging = new Set<ServerResponse>();
   let nextMessageId = 1;
   let seq = 0;
@@ -320,6 +349,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     log.push(record);
 
     if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+    for (const { filter, hook } of hooks) if (matches(filter, record)) await hook(record);
     const failure = takeFailure(record);
     if (failure === 'hang') {
       hanging.add(res);
@@ -478,13 +508,24 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
 
     addLostPush(push) {
       const messageId = nextMessageId++;
-      store.lostPushes.push({
-        messageId,
-        shopId: Number(push.shopId),
+      const shopId = push.shopId === undefined ? undefined : Number(push.shopId);
+      const timestamp = push.timestamp ?? Math.floor(store.now() / 1000);
+      // Key order of the published sample: data, shop_id, code, timestamp.
+      const envelope: Json = {
+        data: push.data,
+        ...(shopId === undefined ? {} : { shop_id: shopId }),
         code: push.code,
-        timestamp: push.timestamp ?? Math.floor(store.now() / 1000),
-        data: JSON.stringify(push.data),
-      });
+        timestamp,
+      };
+      const shape = push.shape ?? 'envelope';
+      const data =
+        push.dataText ??
+        (shape === 'envelope'
+          ? JSON.stringify(envelope)
+          : shape === 'inner-data'
+            ? JSON.stringify(push.data)
+            : envelope);
+      store.lostPushes.push({ messageId, shopId, code: push.code, timestamp, data });
       return messageId;
     },
 
@@ -510,9 +551,13 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
       revokeRefreshToken(platform, shopId) {
         shopState(platform, shopId).refreshToken = randomToken('revoked_');
       },
+      beforeAnswer(filter, hook) {
+        hooks.push({ filter, hook });
+      },
       reset() {
         latencyMs = 0;
         failures = [];
+        hooks = [];
         shopFailures.clear();
       },
     },

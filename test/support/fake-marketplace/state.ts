@@ -28,11 +28,12 @@ export interface FakeShopState {
 
 export interface LostPush {
   messageId: number;
-  shopId: number;
+  /** Absent for partner-level pushes (codes 1, 2, 12). */
+  shopId: number | undefined;
   code: number;
   timestamp: number;
-  /** JSON text, as Shopee sends it. */
-  data: string;
+  /** The item's `data`: JSON text of the whole push envelope, as Shopee's published sample sends it. */
+  data: string | Json;
 }
 
 export interface FakeSettings {
