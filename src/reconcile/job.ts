@@ -513,23 +513,73 @@ export function createReconciler(deps: ReconcileDeps) {
     );
   }
 
-  /** Webhooks the platform could not deliver (Shopee lost pushes): enqueue, then confirm. */
+  /**
+   * Webhooks the platform could not deliver (Shopee lost pushes), one batch at a time: every
+   * readable one is enqueued and every unreadable one recorded in `sync_failures` (and reported in
+   * the run's errors) before the batch is confirmed. A confirmed batch is gone from the
+   * marketplace, so a batch whose enqueue or recording failed is left unconfirmed: the next run
+   * fetches it again (re-enqueuing is harmless; the worker's version checks skip what is stored).
+   */
   async function recoverLostWebhooks(request: RunRequest, summary: RunSummary): Promise<void> {
+    type Lost = Awaited<ReturnType<NonNullable<MarketplaceAdapter['fetchLostWebhooks']>>>;
+    const shouldStop = request.shouldStop ?? (() => false);
+
+    /** One sync_failures document per unreadable item, however often it is fetched. */
+    async function recordUnreadable(platform: Platform, unreadable: Lost['unreadable']): Promise<void> {
+      if (unreadable.length === 0) return;
+      const failedAt = now();
+      await db.collection(COLLECTIONS.syncFailures).bulkWrite(
+        unreadable.map((item) => ({
+          updateOne: {
+            filter: { platform, event_id: item.event_id, stream_id: null },
+            update: {
+              $setOnInsert: {
+                origin: 'lost_webhook',
+                shop_id: item.shop_id,
+                kind: null,
+                entity_id: null,
+                event_type: item.event_type,
+                deliveries: 0,
+                error: { code: item.error.code, message: item.error.message },
+                payload: item.payload,
+                failed_at: failedAt,
+              },
+            },
+            upsert: true,
+          },
+        })),
+        { ordered: false },
+      );
+      for (const item of unreadable) {
+        summary.errors.push({
+          platform,
+          shop_id: item.shop_id,
+          code: item.error.code,
+          message: `lost webhook unreadable (recorded in sync_failures, event_id ${item.event_id}): ${item.error.message}`,
+        });
+      }
+      log.error(
+        { platform, count: unreadable.length, event_ids: unreadable.map((item) => item.event_id) },
+        'unreadable lost webhooks recorded in sync_failures, then confirmed',
+      );
+    }
+
     for (const platform of PLATFORMS) {
       const adapter = deps.adapters[platform];
       if (!adapter?.fetchLostWebhooks || (request.platform && request.platform !== platform)) continue;
       try {
-        // Each batch is enqueued, then confirmed, before the next is fetched (bounded).
+        // Each batch is enqueued, recorded, then confirmed, before the next is fetched (bounded).
         for (let batch = 0; batch < MAX_LOST_WEBHOOK_BATCHES; batch++) {
           const lost = await adapter.fetchLostWebhooks();
           const receivedAt = now().getTime();
           const events = lost.events
             .filter((event) => !request.shopId || event.shop_id === request.shopId)
             .map((event) => ({ ...event, source: 'reconcile' as const, received_at: receivedAt }));
-          summary.enqueued += await enqueue(events, request.shouldStop ?? (() => false));
+          summary.enqueued += await enqueue(events, shouldStop);
           if (events.length > 0) log.info({ platform, count: events.length }, 'lost webhooks recovered');
           // With a shop filter the other shops' pushes stay unconfirmed, to be fetched by a full run.
           if (request.shopId) break;
+          await recordUnreadable(platform, lost.unreadable);
           await lost.confirm(); // also confirms pushes of types we do not handle
           if (!lost.hasMore) break;
         }
@@ -539,7 +589,7 @@ export function createReconciler(deps: ReconcileDeps) {
           platform,
           shop_id: null,
           code: appError.code,
-          message: `lost webhooks: ${appError.message}`,
+          message: `lost webhooks (batch left unconfirmed): ${appError.message}`,
         });
       }
     }

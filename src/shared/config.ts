@@ -256,6 +256,13 @@ export const VARIABLES = [
     schema: nonEmpty,
   },
   {
+    name: 'SHOPEE_PUSH_PARTNER_KEY',
+    defaultText: '(unset: `SHOPEE_PARTNER_KEY`)',
+    description: 'the console\'s "Live Push Partner Key" that signs pushes',
+    secret: true,
+    schema: nonEmpty,
+  },
+  {
     name: 'SHOPEE_API_BASE_URL',
     default: 'https://partner.shopeemobile.com',
     description: 'Shopee API',
@@ -364,6 +371,8 @@ export interface TikTokConfig {
 export interface ShopeeConfig {
   partnerId: number;
   partnerKey: string;
+  /** Signs pushes (the console's "Live Push Partner Key"); undefined: `partnerKey` does. */
+  pushPartnerKey: string | undefined;
   apiBaseUrl: string;
   /** The callback URL registered with Shopee; undefined means "rebuild it from the request". */
   webhookUrl: string | undefined;
@@ -496,6 +505,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       ? Object.freeze({
           partnerId: v.SHOPEE_PARTNER_ID,
           partnerKey: v.SHOPEE_PARTNER_KEY,
+          pushPartnerKey: v.SHOPEE_PUSH_PARTNER_KEY,
           apiBaseUrl: d.SHOPEE_API_BASE_URL,
           webhookUrl: v.SHOPEE_WEBHOOK_URL,
           rateLimitPerMinute: d.SHOPEE_RATE_LIMIT_PER_MINUTE,

@@ -32,6 +32,8 @@ export const REDACTED_PATHS = [
   '*.appSecret',
   'partnerKey',
   '*.partnerKey',
+  'pushPartnerKey',
+  '*.pushPartnerKey',
   'tokenEncryptionKey',
   '*.tokenEncryptionKey',
   'password',

@@ -217,6 +217,59 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
     });
   });
 
+  it('issue 11 #7: a TikTok webhook whose product_id is a 19-digit JSON number is stored with that exact id', async () => {
+    const t = await startApp({ ...TIKTOK });
+    const body = fixture('tiktok/product-status-change-numeric-id.json');
+
+    const answer = await t.post('/webhooks/tiktok', body, { authorization: signTikTok(body) });
+
+    expect(answer.status).toBe(200); // was 400 ERR_PAYLOAD: the event was lost
+    const entries = await t.entries();
+    expect(entries).toHaveLength(1);
+    const entry = fieldsToRecord(entries[0]![1]);
+    // The raw field as stored, not only the decoded one: ids travel as strings (CONTRACT §4).
+    expect(entry.entity_id).toBe('1729592969712207009');
+    expect(entry.payload).toBe(body.toString('utf8'));
+    expect(decodeStreamEntry(entries[0]![1])).toMatchObject({ kind: 'product', event_type: '5' });
+  });
+
+  it('issue 11 #8: a Shopee return push (code 29) is stored as kind return, not ignored', async () => {
+    const t = await startApp({ ...SHOPEE });
+    const body = fixture('shopee/return-update.json');
+
+    const answer = await t.post('/webhooks/shopee', body, {
+      authorization: signShopee(`${t.url}/webhooks/shopee`, body),
+    });
+
+    expect(answer.body).toEqual({ ok: true }); // was {"ok":true,"ignored":true}: nothing stored
+    const entries = await t.entries();
+    expect(entries.map(([, fields]) => decodeStreamEntry(fields))).toEqual([
+      expect.objectContaining({
+        kind: 'return',
+        entity_id: '2411230RTN0001',
+        event_type: '29',
+        shop_id: '220456789',
+      }),
+    ]);
+  });
+
+  it('issue 11 #11: with SHOPEE_PUSH_PARTNER_KEY set, pushes signed with it are accepted and the partner key is refused', async () => {
+    const pushKey = 'it_push_key_do_not_log';
+    const t = await startApp({ ...SHOPEE, SHOPEE_PUSH_PARTNER_KEY: pushKey });
+    const body = fixture('shopee/order-status-update.json');
+    const url = `${t.url}/webhooks/shopee`;
+    const signedWithPushKey = createHmac('sha256', pushKey).update(`${url}|`).update(body).digest('hex');
+
+    const refused = await t.post('/webhooks/shopee', body, { authorization: signShopee(url, body) });
+    const accepted = await t.post('/webhooks/shopee', body, { authorization: signedWithPushKey });
+
+    expect(refused.status).toBe(401);
+    expect(accepted.status).toBe(200);
+    expect(await t.entries()).toHaveLength(1);
+    expect(t.logs.text()).not.toContain(pushKey);
+    expect(t.logs.text()).not.toContain(SHOPEE.SHOPEE_PARTNER_KEY);
+  });
+
   it('verifies Shopee against SHOPEE_WEBHOOK_URL when set, not the URL the process sees', async () => {
     const registered = 'https://hooks.example.com/market/webhooks/shopee';
     const t = await startApp({ ...SHOPEE, SHOPEE_WEBHOOK_URL: registered });

@@ -355,6 +355,40 @@ describe('Shopee lost pushes', () => {
   });
 });
 
+describe('issue 11 #6: Shopee lost pushes as Shopee serves them', () => {
+  it('issue 11 #6: reads every published shape, and returns unreadable items instead of dropping them', async () => {
+    const order = (sn: string) => ({ ordersn: sn, status: 'READY_TO_SHIP', update_time: 1_795_231_800 });
+    fake.addLostPush({ shopId: shop.shop_id, code: 3, data: order('ENVELOPE1') }); // published shape
+    fake.addLostPush({ shopId: shop.shop_id, code: 3, data: order('INNER1'), shape: 'inner-data' });
+    fake.addLostPush({ shopId: shop.shop_id, code: 3, data: order('OBJECT1'), shape: 'envelope-object' });
+    fake.addLostPush({
+      shopId: shop.shop_id,
+      code: 29,
+      data: {},
+      dataText: `{"data":{"return_sn":2511230000000000001,"order_sn":"ENVELOPE1"},"shop_id":${shop.shop_id},"code":29,"timestamp":1795231801}`,
+    });
+    fake.addLostPush({ shopId: shop.shop_id, code: 3, data: {}, dataText: '{"data":{"ordersn":' });
+
+    const lost = await adapter.fetchLostWebhooks();
+
+    expect(lost.events.map((e) => [e.kind, e.entity_id, e.shop_id])).toEqual([
+      ['order', 'ENVELOPE1', shop.shop_id],
+      ['order', 'INNER1', shop.shop_id],
+      ['order', 'OBJECT1', shop.shop_id],
+      ['return', '2511230000000000001', shop.shop_id],
+    ]);
+    expect(lost.unreadable).toHaveLength(1);
+    const [bad] = lost.unreadable;
+    expect(bad).toMatchObject({ shop_id: shop.shop_id, event_type: '3' });
+    expect(bad!.error.code).toBe('ERR_PAYLOAD');
+    expect(JSON.parse(bad!.payload)).toMatchObject({ data: '{"data":{"ordersn":' });
+    expect(bad!.event_id).toBe(createHash('sha256').update(bad!.payload).digest('hex'));
+    // Nothing is confirmed by fetching: the caller confirms once all is enqueued and recorded.
+    expect(fake.lostPushState().pending).toBe(5);
+    await lost.confirm(); // the fake is shared by the tests of this file
+  });
+});
+
 describe('Shopee lost pushes beyond one batch', () => {
   it('says there are more, and serves them after the first batch is confirmed', async () => {
     for (let i = 0; i < 120; i += 1) {

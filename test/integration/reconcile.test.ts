@@ -310,6 +310,76 @@ describe('reconcile', () => {
   });
 });
 
+describe('issue 11 #6: Shopee lost pushes are never confirmed before they are safe', () => {
+  it('issue 11 #6: an unreadable lost push is recorded in sync_failures, and only then is the batch confirmed', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('shopee');
+    const { db } = await pipeline.env.mongo();
+    const failures = db.collection(COLLECTIONS.syncFailures);
+    // Published envelope shape (readable) and an item whose data is cut short (unreadable).
+    pipeline.fake.addLostPush({
+      shopId,
+      code: 3,
+      data: { ordersn: 'LOST-OK', status: 'READY_TO_SHIP', update_time: nowSeconds() },
+    });
+    pipeline.fake.addLostPush({ shopId, code: 3, data: {}, dataText: '{"data":{"ordersn":"LOST-CUT' });
+    let atConfirm: { entities: string[]; failures: number } | undefined;
+    pipeline.fake.knobs.beforeAnswer({ endpoint: FAKE_ENDPOINTS.shopee.confirmLostPush }, async () => {
+      const entries = (await pipeline.env.redis().xrange(pipeline.env.config.streamKey, '-', '+')) as [
+        string,
+        string[],
+      ][];
+      atConfirm = {
+        entities: entries.map(([, f]) => decodeStreamEntry(f).entity_id),
+        failures: await failures.countDocuments({ platform: 'shopee', origin: 'lost_webhook' }),
+      };
+    });
+
+    const summary = await reconcilerFor(pipeline).run({ trigger: 'cron', mode: { type: 'today' } });
+
+    expect(atConfirm).toEqual({ entities: ['LOST-OK'], failures: 1 });
+    expect(pipeline.fake.lostPushState().pending).toBe(0);
+    const recorded = await failures.find({ origin: 'lost_webhook' }).toArray();
+    expect(recorded).toEqual([
+      expect.objectContaining({
+        platform: 'shopee',
+        shop_id: shopId,
+        event_type: '3',
+        stream_id: null,
+        error: expect.objectContaining({ code: 'ERR_PAYLOAD' }) as unknown,
+      }),
+    ]);
+    expect(JSON.parse(recorded[0]!.payload as string)).toMatchObject({
+      data: '{"data":{"ordersn":"LOST-CUT',
+    });
+    // The run says so: an operator sees it in sync_runs.
+    expect(summary.status).toBe('partial');
+    expect(summary.errors).toEqual([
+      expect.objectContaining({ platform: 'shopee', shop_id: shopId, code: 'ERR_PAYLOAD' }),
+    ]);
+  });
+
+  it('leaves a batch unconfirmed when it could not be enqueued', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    pipeline.fake.addLostPush({ shopId: 220456789, code: 3, data: { ordersn: 'NOT-STORED' } });
+    // The stream key holds a string: every stream command on it fails.
+    await pipeline.env.redis().set(pipeline.env.config.streamKey, 'not a stream');
+
+    const summary = await reconcilerFor(pipeline).run({ trigger: 'cron', mode: { type: 'today' } });
+
+    expect(pipeline.fake.calls.count({ endpoint: FAKE_ENDPOINTS.shopee.confirmLostPush })).toBe(0);
+    expect(pipeline.fake.lostPushState().pending).toBe(1);
+    expect(summary.errors).toEqual([
+      expect.objectContaining({
+        platform: 'shopee',
+        message: expect.stringMatching(/unconfirmed/) as unknown,
+      }),
+    ]);
+  });
+});
+
 describe('reconcile under STREAM_MAXLEN', () => {
   /**
    * Fills the stream with `count` entries no worker has read: a backlog. Webhook-sized payloads

@@ -58,6 +58,36 @@ describe('TikTok envelope mapping', () => {
     });
   });
 
+  it('issue 11 #7: TikTok ids sent as JSON numbers beyond 2^53 are kept exactly as written', () => {
+    // Published example (product_id 576486316948490000 as a number) and a 19-digit id whose digits
+    // a JS number would change (JSON.parse gives ...207000). Both were answered 400 before.
+    for (const [file, productId] of [
+      ['product-status-change-published.json', '576486316948490000'],
+      ['product-status-change-numeric-id.json', '1729592969712207009'],
+    ] as const) {
+      const body = fixture(`tiktok/${file}`);
+      const outcome = tiktok.toStreamEntry(body);
+      expect(outcome).toMatchObject({ handled: true, event: { kind: 'product', entity_id: productId } });
+      expect(outcome.handled && outcome.event.payload).toBe(body.toString('utf8'));
+    }
+  });
+
+  it('issue 11 #7: every TikTok id field (order_id, return_id, shop_id, notification id) is read losslessly', () => {
+    const big = '7494012345678901237';
+    const map = (type: number, data: string) =>
+      tiktok.toStreamEntry(
+        Buffer.from(`{"type":${type},"tts_notification_id":${big}1,"shop_id":${big},"data":${data}}`),
+      );
+    expect(map(1, `{"order_id":${big}3,"update_time":5}`)).toMatchObject({
+      handled: true,
+      event: { shop_id: big, entity_id: `${big}3`, event_id: `${big}1`, version: 5 },
+    });
+    expect(map(12, `{"return_id":${big}4}`)).toMatchObject({ event: { entity_id: `${big}4` } });
+    expect(map(11, `{"order_id":${big}5}`)).toMatchObject({ event: { entity_id: `${big}5` } });
+    expect(map(6, '{}')).toMatchObject({ event: { kind: 'shop', shop_id: big, entity_id: big } });
+    expect(map(7, '{}')).toEqual({ handled: false, eventType: '7', shopId: big });
+  });
+
   it('answers other verified types as ignored, naming the type and shop', () => {
     expect(tiktok.toStreamEntry(fixture('tiktok/upcoming-authorization-expiration.json'))).toEqual({
       handled: false,
@@ -98,8 +128,8 @@ describe('TikTok envelope mapping', () => {
     ['notification id missing', '{"type":1,"shop_id":"s","data":{"order_id":"o"}}', /tts_notification_id/],
     ['shop id missing', '{"type":1,"tts_notification_id":"n","data":{"order_id":"o"}}', /shop_id/],
     [
-      'shop id as a number (precision would be lost)',
-      '{"type":1,"tts_notification_id":"n","shop_id":7494012345678901234,"data":{"order_id":"o"}}',
+      'a fractional shop id',
+      '{"type":1,"tts_notification_id":"n","shop_id":7494.5,"data":{"order_id":"o"}}',
       /shop_id/,
     ],
     ['order id missing', '{"type":1,"tts_notification_id":"n","shop_id":"s","data":{}}', /data\.order_id/],
@@ -110,10 +140,16 @@ describe('TikTok envelope mapping', () => {
       /return_id/,
     ],
     [
-      'product id as a number',
-      '{"type":5,"tts_notification_id":"n","shop_id":"s","data":{"product_id":5}}',
+      'product id in exponent form (not an id as written)',
+      '{"type":5,"tts_notification_id":"n","shop_id":"s","data":{"product_id":5e18}}',
       /product_id/,
     ],
+    [
+      'negative order id',
+      '{"type":1,"tts_notification_id":"n","shop_id":"s","data":{"order_id":-5}}',
+      /order_id/,
+    ],
+    ['type beyond a safe integer', '{"type":9007199254740993,"shop_id":"s"}', /type/],
     [
       'negative update_time',
       '{"type":1,"tts_notification_id":"n","shop_id":"s","data":{"order_id":"o","update_time":-1}}',
@@ -143,6 +179,45 @@ describe('Shopee envelope mapping', () => {
         event_type: code,
         payload: body.toString('utf8'),
       },
+    });
+  });
+
+  it('issue 11 #8: a code-29 return push maps to kind return, entity data.return_sn', () => {
+    const body = fixture('shopee/return-update.json');
+    expect(shopee.toStreamEntry(body)).toEqual({
+      handled: true,
+      event: {
+        platform: 'shopee',
+        shop_id: '220456789',
+        kind: 'return',
+        entity_id: '2411230RTN0001',
+        version: 1732182950,
+        event_id: createHash('sha256').update(body).digest('hex'),
+        event_type: '29',
+        payload: body.toString('utf8'),
+      },
+    });
+    // update_time is "when present": without it the version is unknown (0), so the worker fetches.
+    const bare = shopee.toStreamEntry(Buffer.from('{"code":29,"shop_id":5,"data":{"return_sn":"R1"}}'));
+    expect(bare).toMatchObject({ handled: true, event: { kind: 'return', entity_id: 'R1', version: 0 } });
+  });
+
+  it('issue 11 #7: Shopee ids (shop_id, ordersn, return_sn) are read exactly as written, numbers of any size', () => {
+    const shop = '90071992547409931'; // beyond 2^53: a JS number would read ...9930
+    const order = shopee.toStreamEntry(
+      Buffer.from(`{"code":3,"shop_id":${shop},"data":{"ordersn":2411210000000000001}}`),
+    );
+    expect(order).toMatchObject({ event: { shop_id: shop, entity_id: '2411210000000000001' } });
+    const ret = shopee.toStreamEntry(
+      Buffer.from(`{"code":29,"shop_id":${shop},"data":{"return_sn":2411230000000000001}}`),
+    );
+    expect(ret).toMatchObject({ event: { shop_id: shop, entity_id: '2411230000000000001' } });
+    const deauth = shopee.toStreamEntry(Buffer.from(`{"code":2,"data":{"shop_id":${shop}}}`));
+    expect(deauth).toMatchObject({ event: { shop_id: shop, entity_id: shop } });
+    expect(shopee.toStreamEntry(Buffer.from(`{"code":7,"shop_id":${shop}}`))).toEqual({
+      handled: false,
+      eventType: '7',
+      shopId: shop,
     });
   });
 
@@ -191,7 +266,12 @@ describe('Shopee envelope mapping', () => {
     ['data missing', '{"code":4,"shop_id":1}', /data/],
     ['shop id missing on an order push', '{"code":3,"data":{"ordersn":"x"}}', /shop_id/],
     ['fractional shop id', '{"code":3,"shop_id":1.5,"data":{"ordersn":"x"}}', /shop_id/],
-    ['unsafe integer shop id', '{"code":3,"shop_id":90071992547409931,"data":{"ordersn":"x"}}', /shop_id/],
+    ['negative shop id', '{"code":3,"shop_id":-5,"data":{"ordersn":"x"}}', /shop_id/],
+    [
+      'return_sn missing on a return push',
+      '{"code":29,"shop_id":1,"data":{"order_sn":"x"}}',
+      /data\.return_sn/,
+    ],
     ['shop id nowhere on deauthorization', '{"code":2,"data":{"partner_id":1}}', /shop_id/],
   ])('rejects %s with ERR_PAYLOAD', (_name, body, message) => {
     expect(payloadError(shopee, body)).toMatch(message);

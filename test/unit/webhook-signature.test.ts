@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
+import { loadConfig, VARIABLES } from '../../src/shared/config.js';
 import { isAppError } from '../../src/shared/errors.js';
 import { createShopeeWebhookHandler } from '../../src/shared/marketplaces/shopee/webhook.js';
 import { hmacSha256Hex, signatureMatches } from '../../src/shared/marketplaces/signature.js';
@@ -147,6 +148,41 @@ describe('Shopee push signature: hex HMAC-SHA256(partner key, callback URL + "|"
   it('needs the "|" separator: URL + body without it does not verify', () => {
     const withoutSeparator = hmacSha256Hex(v.partnerKey, v.callbackUrl, body);
     expectRejected(fromRequest, request({ signature: withoutSeparator }));
+  });
+});
+
+describe('issue 11 #11: Shopee pushes are signed with the Live Push Partner Key (SHOPEE_PUSH_PARTNER_KEY)', () => {
+  const v = vectors.shopee;
+  const body = fixture(v.body);
+  const request: WebhookRequest = { rawBody: body, signature: v.signature, url: v.callbackUrl };
+  const handlerFor = (env: Record<string, string>) => {
+    const { shopee } = loadConfig({ SHOPEE_PARTNER_ID: '2001234', ...env });
+    if (!shopee) throw new Error('shopee should be enabled');
+    return createShopeeWebhookHandler(shopee);
+  };
+
+  it('verifies a push signed with the push key when it differs from the API partner key', () => {
+    // The vector was signed with v.partnerKey, configured here as the push key only.
+    const handler = handlerFor({
+      SHOPEE_PARTNER_KEY: 'api_partner_key',
+      SHOPEE_PUSH_PARTNER_KEY: v.partnerKey,
+    });
+    expect(verifyError(handler, request)).toBeUndefined();
+  });
+
+  it('then rejects a push signed with the API partner key', () => {
+    const handler = handlerFor({ SHOPEE_PARTNER_KEY: v.partnerKey, SHOPEE_PUSH_PARTNER_KEY: 'push_key' });
+    expectRejected(handler, request);
+  });
+
+  it('falls back to SHOPEE_PARTNER_KEY when unset (or empty)', () => {
+    expect(verifyError(handlerFor({ SHOPEE_PARTNER_KEY: v.partnerKey }), request)).toBeUndefined();
+    const empty = handlerFor({ SHOPEE_PARTNER_KEY: v.partnerKey, SHOPEE_PUSH_PARTNER_KEY: '  ' });
+    expect(verifyError(empty, request)).toBeUndefined();
+  });
+
+  it('is a secret of the config schema (never printed)', () => {
+    expect(VARIABLES.find((spec) => spec.name === 'SHOPEE_PUSH_PARTNER_KEY')).toMatchObject({ secret: true });
   });
 });
 

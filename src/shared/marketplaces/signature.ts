@@ -6,7 +6,8 @@
 import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { z } from 'zod';
 
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
+import { parseLosslessJson, type JsonValue } from './lossless-json.js';
 
 /** Imports a secret once, so each verification does not re-import the key bytes. */
 export function hmacKey(secret: string): KeyObject {
@@ -40,9 +41,10 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * A verified body as text and parsed JSON. Invalid UTF-8 is refused rather than replaced, so the
- * text stored in the stream is exactly the bytes that were signed. Throws ERR_PAYLOAD.
+ * text stored in the stream is exactly the bytes that were signed. Numbers are kept as written
+ * (JsonNumber), so ids of any size survive. Throws ERR_PAYLOAD.
  */
-export function parseJsonBody(rawBody: Buffer): { text: string; json: unknown } {
+export function parseJsonBody(rawBody: Buffer): { text: string; json: JsonValue } {
   let text: string;
   try {
     text = strictUtf8.decode(rawBody);
@@ -50,9 +52,10 @@ export function parseJsonBody(rawBody: Buffer): { text: string; json: unknown } 
     throw new AppError('ERR_PAYLOAD', 'body is not valid UTF-8');
   }
   try {
-    return { text, json: JSON.parse(text) as unknown };
-  } catch {
-    throw new AppError('ERR_PAYLOAD', 'body is not JSON');
+    return { text, json: parseLosslessJson(text) };
+  } catch (error) {
+    if (!isAppError(error)) throw error;
+    throw new AppError('ERR_PAYLOAD', `body is ${error.message}`);
   }
 }
 

@@ -86,12 +86,28 @@ export interface MappingContext {
   syncedAt: Date;
 }
 
+/** A lost webhook that cannot be read: recorded for an operator, never dropped in silence. */
+export interface UnreadableWebhook {
+  /** As far as the item says; null when it does not. */
+  shop_id: string | null;
+  /** The platform's type/code, when the item has one. */
+  event_type: string | null;
+  /** SHA-256 hex of `payload`: the same item fetched twice is the same failure. */
+  event_id: string;
+  /** The item as the marketplace returned it, as JSON text. */
+  payload: string;
+  error: AppError;
+}
+
 /** A webhook the marketplace failed to deliver and let us fetch later (Shopee lost pushes). */
 export interface LostWebhooks {
   events: WebhookEvent[];
+  /** Items that could not be mapped: record them before confirming, or they are lost. */
+  unreadable: UnreadableWebhook[];
   /** More undelivered webhooks wait after these (fetch again after confirming). */
   hasMore: boolean;
-  /** Tells the marketplace these were consumed; call only after they are in the stream. */
+  /** Tells the marketplace these were consumed; call only after they are all in the stream and
+   * the unreadable ones recorded: a confirmed batch is gone from the marketplace. */
   confirm(): Promise<void>;
 }
 

@@ -2,7 +2,8 @@
  * A fake TikTok Shop + Shopee marketplace: three real HTTP servers on 127.0.0.1 (TikTok API,
  * TikTok auth, Shopee API) that check request signatures, timestamps and access tokens the way
  * the platforms do, serve seeded shops, orders, returns and products with the platforms' paging,
- * refresh tokens, keep Shopee lost pushes, and send correctly signed webhooks.
+ * refresh tokens, keep Shopee lost pushes (served in the published envelope shape), and send
+ * correctly signed webhooks (Shopee pushes with a push key that may differ from the partner key).
  *
  * Knobs make it misbehave on purpose (latency, N× 429 with Retry-After, N× 5xx, hangs, expired
  * tokens, per-shop failure modes); counters record every call (endpoint, shop, ids requested,
@@ -35,7 +36,8 @@ export type { FakePlatform, Json } from './state.js';
 
 export interface FakeMarketplaceOptions {
   tiktok?: { appKey?: string; appSecret?: string };
-  shopee?: { partnerId?: number; partnerKey?: string };
+  /** `pushPartnerKey`: the console's "Live Push Partner Key" pushes are signed with; default: partnerKey. */
+  shopee?: { partnerId?: number; partnerKey?: string; pushPartnerKey?: string };
   /** ms since the epoch; the fake's clock for timestamp checks and token expiry. */
   now?: () => number;
   /** Largest accepted difference between a request's timestamp and now. Default 300 s. */
@@ -128,8 +130,36 @@ export interface FakeKnobs {
   expireAccessToken(platform: FakePlatform, shopId: string): void;
   /** The shop's refresh token stops working (the seller must re-authorize). */
   revokeRefreshToken(platform: FakePlatform, shopId: string): void;
-  /** Clears latency and every injected failure. */
+  /**
+   * Runs `hook` with each matching call before it is answered, and waits for it: lets a test
+   * look at the world at the moment the marketplace receives a call (e.g. what is in the stream
+   * when a lost push is confirmed). Cleared by reset().
+   */
+  beforeAnswer(filter: CallFilter, hook: (record: CallRecord) => void | Promise<void>): void;
+  /** Clears latency, every injected failure and every hook. */
   reset(): void;
+}
+
+/** How a lost push's `data` is served. */
+export type LostPushShape =
+  /** JSON text of the whole push envelope: Shopee's published response sample. */
+  | 'envelope'
+  /** JSON text of the push's inner data only (what this service used to expect). */
+  | 'inner-data'
+  /** The whole envelope as a JSON object instead of text. */
+  | 'envelope-object';
+
+export interface LostPushInit {
+  /** Omitted for partner-level pushes. */
+  shopId?: string | number;
+  code: number;
+  /** The push's inner data (`{ordersn, status, update_time}` for code 3). */
+  data: Json;
+  timestamp?: number;
+  /** Default 'envelope'. */
+  shape?: LostPushShape;
+  /** Serves exactly this text as `data` (overrides `data` and `shape`): raw bodies, malformed ones. */
+  dataText?: string;
 }
 
 export interface WebhookAnswer {
@@ -143,7 +173,7 @@ export interface FakeMarketplace {
   authBaseUrl: string;
   credentials: {
     tiktok: { appKey: string; appSecret: string };
-    shopee: { partnerId: number; partnerKey: string };
+    shopee: { partnerId: number; partnerKey: string; pushPartnerKey: string };
   };
   generate: Generator;
   addShop(platform: FakePlatform, init?: FakeShopInit): FakeShopInfo;
@@ -175,13 +205,13 @@ export interface FakeMarketplace {
   ): Json[];
   order(platform: FakePlatform, shopId: string, id: string): Json | undefined;
   /** A Shopee push that "could not be delivered"; returns its message id. */
-  addLostPush(push: { shopId: string | number; code: number; data: Json; timestamp?: number }): number;
+  addLostPush(push: LostPushInit): number;
   lostPushState(): { pending: number; confirmedUpTo: number };
   knobs: FakeKnobs;
   calls: FakeCalls;
   /** POSTs `body` to an ingest URL with TikTok's webhook signature. */
   sendTikTokWebhook(url: string, body: string | Json): Promise<WebhookAnswer>;
-  /** POSTs `body` with Shopee's push signature over `callbackUrl` (default: `url`). */
+  /** POSTs `body` with Shopee's push signature (push key) over `callbackUrl` (default: `url`). */
   sendShopeeWebhook(
     url: string,
     body: string | Json,
@@ -234,6 +264,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
       appSecret: options.tiktok?.appSecret ?? 'fake-app-secret',
       partnerId: options.shopee?.partnerId ?? 2_001_234,
       partnerKey: options.shopee?.partnerKey ?? 'fake-partner-key',
+      pushPartnerKey: options.shopee?.pushPartnerKey ?? options.shopee?.partnerKey ?? 'fake-partner-key',
       timestampToleranceSeconds: options.timestampToleranceSeconds ?? 300,
       accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 4 * 3600,
     },
@@ -247,6 +278,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
   let latencyMs = 0;
   let failures: { filter: FailureFilter; remaining: number; failure: InjectedFailure }[] = [];
   const shopFailures = new Map<string, InjectedFailure>();
+  let hooks: { filter: CallFilter; hook: (record: CallRecord) => void | Promise<void> }[] = [];
   const hanging = new Set<ServerResponse>();
   let nextMessageId = 1;
   let seq = 0;
@@ -317,6 +349,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     log.push(record);
 
     if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+    for (const { filter, hook } of hooks) if (matches(filter, record)) await hook(record);
     const failure = takeFailure(record);
     if (failure === 'hang') {
       hanging.add(res);
@@ -415,7 +448,11 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     authBaseUrl: baseUrl('tiktok-auth'),
     credentials: {
       tiktok: { appKey: store.settings.appKey, appSecret: store.settings.appSecret },
-      shopee: { partnerId: store.settings.partnerId, partnerKey: store.settings.partnerKey },
+      shopee: {
+        partnerId: store.settings.partnerId,
+        partnerKey: store.settings.partnerKey,
+        pushPartnerKey: store.settings.pushPartnerKey,
+      },
     },
     generate,
 
@@ -471,13 +508,24 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
 
     addLostPush(push) {
       const messageId = nextMessageId++;
-      store.lostPushes.push({
-        messageId,
-        shopId: Number(push.shopId),
+      const shopId = push.shopId === undefined ? undefined : Number(push.shopId);
+      const timestamp = push.timestamp ?? Math.floor(store.now() / 1000);
+      // Key order of the published sample: data, shop_id, code, timestamp.
+      const envelope: Json = {
+        data: push.data,
+        ...(shopId === undefined ? {} : { shop_id: shopId }),
         code: push.code,
-        timestamp: push.timestamp ?? Math.floor(store.now() / 1000),
-        data: JSON.stringify(push.data),
-      });
+        timestamp,
+      };
+      const shape = push.shape ?? 'envelope';
+      const data =
+        push.dataText ??
+        (shape === 'envelope'
+          ? JSON.stringify(envelope)
+          : shape === 'inner-data'
+            ? JSON.stringify(push.data)
+            : envelope);
+      store.lostPushes.push({ messageId, shopId, code: push.code, timestamp, data });
       return messageId;
     },
 
@@ -503,9 +551,13 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
       revokeRefreshToken(platform, shopId) {
         shopState(platform, shopId).refreshToken = randomToken('revoked_');
       },
+      beforeAnswer(filter, hook) {
+        hooks.push({ filter, hook });
+      },
       reset() {
         latencyMs = 0;
         failures = [];
+        hooks = [];
         shopFailures.clear();
       },
     },
@@ -544,7 +596,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     async sendShopeeWebhook(url, body, sendOptions = {}) {
       const text = typeof body === 'string' ? body : JSON.stringify(body);
       const signature = shopeeWebhookSignature(
-        store.settings.partnerKey,
+        store.settings.pushPartnerKey,
         sendOptions.callbackUrl ?? url,
         text,
       );

@@ -392,8 +392,9 @@ export function createShopeeRouter(store: FakeStore): Router {
             );
             const page = pending.slice(0, LOST_PUSH_PAGE);
             return ok({
+              // Partner-level pushes have no shop_id; `data` is the push envelope as JSON text.
               push_message_list: page.map((p) => ({
-                shop_id: p.shopId,
+                ...(p.shopId === undefined ? {} : { shop_id: p.shopId }),
                 code: p.code,
                 timestamp: p.timestamp,
                 data: p.data,

@@ -28,11 +28,12 @@ export interface FakeShopState {
 
 export interface LostPush {
   messageId: number;
-  shopId: number;
+  /** Absent for partner-level pushes (codes 1, 2, 12). */
+  shopId: number | undefined;
   code: number;
   timestamp: number;
-  /** JSON text, as Shopee sends it. */
-  data: string;
+  /** The item's `data`: JSON text of the whole push envelope, as Shopee's published sample sends it. */
+  data: string | Json;
 }
 
 export interface FakeSettings {
@@ -40,6 +41,8 @@ export interface FakeSettings {
   appSecret: string;
   partnerId: number;
   partnerKey: string;
+  /** Signs pushes (the console's "Live Push Partner Key"); the partner key unless configured. */
+  pushPartnerKey: string;
   timestampToleranceSeconds: number;
   accessTokenTtlSeconds: number;
 }

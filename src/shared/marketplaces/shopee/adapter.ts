@@ -8,17 +8,20 @@ import type { ShopeeConfig } from '../../config.js';
 import { toAppError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { detailsByKind } from '../http.js';
+import { isRecord } from '../mapping.js';
+import { sha256Hex } from '../signature.js';
 import type {
   LostWebhooks,
   MarketplaceAdapter,
   RateLimiter,
   RefreshLock,
   TokenPersistence,
+  UnreadableWebhook,
   WebhookEvent,
   WebhookHandler,
 } from '../types.js';
 import { createShopeeClient, type ShopeeClient, type ShopeeClientOptions } from './client.js';
-import { lostPushBody, mapShopeeDocument } from './dto.js';
+import { lostPushBody, mapShopeeDocument, type LostPush } from './dto.js';
 
 export interface ShopeeAdapterOptions {
   config: Pick<ShopeeConfig, 'partnerId' | 'partnerKey' | 'apiBaseUrl'>;
@@ -80,27 +83,24 @@ export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapte
     /**
      * One batch (up to 100) of undelivered pushes, mapped exactly like delivered ones by the
      * webhook handler; pushes of codes we do not handle are dropped (and confirmed with the
-     * rest). Call again after confirm() while `hasMore`: a batch of only unhandled pushes has no
-     * events although more may follow.
+     * rest), pushes that cannot be read are returned in `unreadable` for the caller to record
+     * before it confirms. Call again after confirm() while `hasMore`: a batch of only unhandled
+     * pushes has no events although more may follow.
      */
     async fetchLostWebhooks() {
       const batch = await client.getLostPushes();
       const events: WebhookEvent[] = [];
+      const unreadable: UnreadableWebhook[] = [];
       for (const push of batch.pushes) {
-        try {
-          const outcome = webhook.toStreamEntry(Buffer.from(lostPushBody(push), 'utf8'));
-          if (outcome.handled) events.push(outcome.event);
-        } catch (error) {
-          // One malformed push must not hold back the others (they are confirmed together).
-          log.warn(
-            { code: push.code, shop_id: push.shop_id, err: toAppError(error).toJSON() },
-            'lost push skipped',
-          );
-        }
+        const read = readLostPush(webhook, push);
+        if ('event' in read) events.push(read.event);
+        else if ('unreadable' in read) unreadable.push(read.unreadable);
       }
+      if (unreadable.length > 0) log.warn({ count: unreadable.length }, 'unreadable lost pushes');
       let confirmed = false;
       return {
         events,
+        unreadable,
         hasMore: batch.hasNextPage,
         async confirm() {
           if (confirmed || batch.lastMessageId === null) return;
@@ -112,4 +112,32 @@ export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapte
 
     close: () => client.close(),
   };
+}
+
+/** One lost push as a stream event, an ignored code, or an unreadable item (never a throw). */
+function readLostPush(
+  webhook: WebhookHandler,
+  push: LostPush,
+): { event: WebhookEvent } | { ignored: true } | { unreadable: UnreadableWebhook } {
+  try {
+    const outcome = webhook.toStreamEntry(Buffer.from(lostPushBody(push), 'utf8'));
+    return outcome.handled ? { event: outcome.event } : { ignored: true };
+  } catch (error) {
+    const item = isRecord(push) ? push : {};
+    const payload = JSON.stringify(push) ?? String(push);
+    return {
+      unreadable: {
+        shop_id: idOf(item.shop_id),
+        event_type: idOf(item.code),
+        event_id: sha256Hex(payload),
+        payload,
+        error: toAppError(error),
+      },
+    };
+  }
+}
+
+function idOf(value: unknown): string | null {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  return typeof value === 'string' && value !== '' ? value : null;
 }

@@ -20,7 +20,7 @@ import type {
   ProductSku,
   ReturnDocument,
 } from '../../documents.js';
-import { AppError } from '../../errors.js';
+import { AppError, toAppError } from '../../errors.js';
 import { decimalNumberSchema } from '../../money.js';
 import { toIsoWithOffset, unixSecondsSchema } from '../../time.js';
 import {
@@ -33,6 +33,7 @@ import {
   type Json,
   type MapInput,
 } from '../mapping.js';
+import { JsonNumber, parseLosslessJson, type JsonValue } from '../lossless-json.js';
 import type { DetailKind, ListedEntity } from '../types.js';
 
 export { describeValidation, type MapInput } from '../mapping.js';
@@ -279,33 +280,81 @@ export function shopeeListedEntity(kind: DetailKind, raw: unknown): ListedEntity
 // ---------------------------------------------------------------------------------------------
 // Lost pushes (push/get_lost_push_message).
 
-export const lostPushSchema = z.looseObject({
-  shop_id: z.number().int().nonnegative().optional(),
-  code: z.number().int(),
-  timestamp: z.number().int().nonnegative(),
-  /** Shopee sends the push's data as a JSON string; an object is accepted too. */
-  data: z.union([z.string(), z.record(z.string(), z.unknown())]),
-});
+/**
+ * One item of `push_message_list`, whatever its shape: an item that cannot be read is reported
+ * by the adapter (and recorded by reconcile) rather than dropped while parsing the page.
+ */
+export const lostPushSchema = z.unknown();
 
 export type LostPush = z.output<typeof lostPushSchema>;
 
 /**
- * The body the push would have had: `{data, shop_id, code, timestamp}` serialised. Mapping it
- * through the webhook handler gives a lost push exactly the kind, entity, version and event id
- * (SHA-256 of this JSON) rules of a delivered one.
+ * The push body a lost push stands for, as text, for the webhook handler to map exactly like a
+ * delivered push (kind, entity, version; event id = SHA-256 of this text). Per the published
+ * response sample, an item's `data` is a JSON string holding the WHOLE push envelope
+ * (`{"data":{"ordersn":…},"shop_id":…,"code":3,"timestamp":…}`): that text is the body, as is.
+ * Also accepted: `data` as an object, and `data` holding only the push's inner data, which is
+ * wrapped with the item's `shop_id`, `code` and `timestamp`. The JSON text is kept verbatim, so
+ * ids of any size survive. Throws ERR_PAYLOAD for an item that cannot be read.
  */
 export function lostPushBody(push: LostPush): string {
-  let data: unknown = push.data;
-  if (typeof data === 'string') {
-    try {
-      data = JSON.parse(data) as unknown;
-    } catch {
-      throw new AppError('ERR_MARKETPLACE_RESPONSE', 'shopee lost push whose data is not JSON');
-    }
+  if (!isRecord(push)) throw lostPushError('is not an object');
+  const text = lostPushDataText(push.data);
+  let data: JsonValue;
+  try {
+    data = parseLosslessJson(text);
+  } catch (error) {
+    throw lostPushError(`data is ${toAppError(error).message}`);
   }
-  const body: Record<string, unknown> = { data };
-  if (push.shop_id !== undefined) body.shop_id = push.shop_id;
-  body.code = push.code;
-  body.timestamp = push.timestamp;
-  return JSON.stringify(body);
+  if (isEnvelope(data)) return text;
+  return wrapInnerData(push, text);
+}
+
+function lostPushError(problem: string): AppError {
+  return new AppError('ERR_PAYLOAD', `shopee lost push ${problem}`);
+}
+
+/** `data` as JSON text: the string Shopee sends, or an object serialised. */
+function lostPushDataText(data: unknown): string {
+  if (typeof data === 'string') return data;
+  if (!isRecord(data)) throw lostPushError('without data');
+  // An object was parsed with the API response by JSON.parse: an integer beyond 2^53 in it has
+  // already lost digits, and an id must never be guessed.
+  if (hasUnsafeInteger(data)) throw lostPushError('data holds an integer beyond 2^53 (digits lost)');
+  return JSON.stringify(data);
+}
+
+function hasUnsafeInteger(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value);
+  if (Array.isArray(value)) return value.some(hasUnsafeInteger);
+  return isRecord(value) && Object.values(value).some(hasUnsafeInteger);
+}
+
+/** A whole push: it carries its own `code` and `data` (inner data carries neither). */
+function isEnvelope(value: JsonValue): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !(value instanceof JsonNumber) &&
+    Object.hasOwn(value, 'code') &&
+    Object.hasOwn(value, 'data')
+  );
+}
+
+/** `{"data":<inner>,"shop_id":…,"code":…,"timestamp":…}` from the item, inner text verbatim. */
+function wrapInnerData(push: Record<string, unknown>, innerText: string): string {
+  const integer = (name: string, value: unknown) => {
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+    if (typeof value === 'string' && /^\d{1,20}$/.test(value)) return value;
+    throw lostPushError(`${name} must be an integer`);
+  };
+  let body = `{"data":${innerText}`;
+  // Partner-level pushes (codes 1, 2, 12) carry no shop_id.
+  if (push.shop_id !== undefined && push.shop_id !== null)
+    body += `,"shop_id":${integer('shop_id', push.shop_id)}`;
+  body += `,"code":${integer('code', push.code)}`;
+  if (push.timestamp !== undefined && push.timestamp !== null)
+    body += `,"timestamp":${integer('timestamp', push.timestamp)}`;
+  return `${body}}`;
 }

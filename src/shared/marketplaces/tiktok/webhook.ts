@@ -3,11 +3,13 @@
  * entry. Pure: no I/O, so it is tested against fixtures alone.
  *
  * Signature: `Authorization` = lowercase hex HMAC-SHA256(key = app secret, message = app key + raw body).
+ * Ids are read from the raw text (lossless-json.ts), never through a JS number.
  */
 import { z } from 'zod';
 
 import { AppError } from '../../errors.js';
 import type { EntityKind } from '../../stream.js';
+import { idText, jsonId as id, jsonInteger, jsonUnixSeconds as unixSeconds } from '../lossless-json.js';
 import { describeIssues, hmacKey, hmacSha256Hex, parseJsonBody, signatureMatches } from '../signature.js';
 import type { WebhookEvent, WebhookHandler, WebhookOutcome, WebhookRequest } from '../types.js';
 
@@ -16,20 +18,11 @@ export interface TikTokWebhookOptions {
   appSecret: string;
 }
 
-// Kept exactly as sent (not trimmed): they are looked up at the marketplace later.
-const id = z.string().min(1, 'must be a non-empty string');
-
-/** Unix seconds; some payloads send numbers as strings, which is harmless to accept. */
-const unixSeconds = z.union([
-  z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  z
-    .string()
-    .regex(/^\d{1,15}$/)
-    .transform(Number),
-]);
+// Ids (`id`) are kept exactly as written, strings or numbers of any size: the published
+// product-status example sends product_id as an 18-digit number. They are looked up later.
 
 /** Just enough to route: an unhandled type is acknowledged without further demands on its shape. */
-const typeOnly = z.object({ type: z.number().int() });
+const typeOnly = z.object({ type: jsonInteger });
 
 /** What a handled notification contributes to the stream entry. */
 interface Notification {
@@ -96,11 +89,10 @@ export function createTikTokWebhookHandler(options: TikTokWebhookOptions): Webho
       const { type } = routed.data;
       const handled = HANDLED_TYPES.get(type);
       if (handled === undefined) {
-        const shopId = (json as { shop_id?: unknown }).shop_id;
         return {
           handled: false,
           eventType: String(type),
-          shopId: typeof shopId === 'string' ? shopId : undefined,
+          shopId: idText((json as { shop_id?: unknown }).shop_id),
         };
       }
 
