@@ -5,7 +5,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -13,11 +12,11 @@ import { createStreamTrimmer } from '../../src/consumer/trim.js';
 import { buildIngestApp } from '../../src/ingest/app.js';
 import { dedupeKey } from '../../src/ingest/append.js';
 import { waitForRedis, webhookHandlersFromConfig } from '../../src/ingest/main.js';
-import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { closeRedis, createRedis, type Redis } from '../../src/shared/redis.js';
 import { decodeStreamEntry, fieldsToRecord } from '../../src/shared/stream.js';
 import { createTestEnv, silentLogger, type TestEnv } from '../support/context.js';
+import { captureLogs } from '../support/logs.js';
 import { startRedisServer, type ServiceProcess } from '../support/processes.js';
 
 const TIKTOK = { TIKTOK_APP_KEY: 'it_app_key', TIKTOK_APP_SECRET: 'it_app_secret_do_not_log' };
@@ -98,15 +97,7 @@ async function startApp(
   options: { redisUrl?: string } = {},
 ): Promise<RunningApp> {
   const env = createTestEnv(overrides);
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n').filter(Boolean))
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      callback();
-    },
-  });
-  const logger = createLogger({ level: 'info', destination });
+  const { lines, logger } = captureLogs('info');
   const redisUrl = options.redisUrl ?? env.redisUrl;
   const redis = createRedis({
     url: redisUrl,

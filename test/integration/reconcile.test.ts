@@ -3,21 +3,25 @@
  * enqueue: one write path, nothing a webhook missed stays missing.
  */
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { COMMANDS } from '../../src/cli/commands.js';
 import { dispatch, type CliIo } from '../../src/cli/dispatch.js';
 import { createStreamTrimmer } from '../../src/consumer/trim.js';
-import { createReconciler, type Reconciler } from '../../src/reconcile/job.js';
 import { createReconcileScheduler } from '../../src/reconcile/scheduler.js';
-import { createLogger } from '../../src/shared/logger.js';
 import { COLLECTIONS } from '../../src/shared/mongo.js';
 import { createShopStore } from '../../src/shared/store/shops.js';
 import { decodeStreamEntry, encodeStreamEntry } from '../../src/shared/stream.js';
 import { silentLogger } from '../support/context.js';
 import { FAKE_ENDPOINTS, type Json } from '../support/fake-marketplace/index.js';
-import { createPipeline, orderEvent, pipelineEnv, type Pipeline } from '../support/pipeline.js';
+import { captureLogs } from '../support/logs.js';
+import {
+  createPipeline,
+  orderEvent,
+  pipelineEnv,
+  reconcilerFor,
+  type Pipeline,
+} from '../support/pipeline.js';
 
 let p: Pipeline | undefined;
 afterEach(async () => {
@@ -25,34 +29,11 @@ afterEach(async () => {
   p = undefined;
 });
 
-function reconcilerFor(pipeline: Pipeline, now?: () => Date): Reconciler {
-  const { runtime } = pipeline;
-  return createReconciler({
-    config: runtime.config,
-    redis: runtime.redis,
-    db: runtime.mongo.db,
-    shops: runtime.shops,
-    adapters: runtime.adapters,
-    logger: silentLogger,
-    ...(now ? { now } : {}),
-  });
-}
-
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 /** Unix seconds of an ISO time, e.g. "2026-11-21T18:00:00+07:00". */
 const unix = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
 
-function warningsLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n').filter(Boolean))
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      callback();
-    },
-  });
-  return { lines, logger: createLogger({ level: 'warn', destination }) };
-}
+const warningsLogger = () => captureLogs('warn');
 
 /** Every entry of the pipeline's event stream, decoded, oldest first. */
 async function streamEvents(pipeline: Pipeline) {
@@ -155,7 +136,7 @@ describe('reconcile', () => {
         at('2026-11-21T00:30:00+07:00'),
       ][i],
     }));
-    const summary = await reconcilerFor(pipeline, () => new Date('2026-11-21T10:00:00+07:00')).run({
+    const summary = await reconcilerFor(pipeline, { now: () => new Date('2026-11-21T10:00:00+07:00') }).run({
       trigger: 'cli',
       mode: { type: 'today' },
     });
@@ -267,14 +248,7 @@ describe('reconcile', () => {
     p = await createPipeline();
     const pipeline = p;
     const down = () => Promise.reject(new Error('MongoDB went away'));
-    const reconciler = createReconciler({
-      config: pipeline.runtime.config,
-      redis: pipeline.runtime.redis,
-      db: pipeline.runtime.mongo.db,
-      shops: { listActiveIsolated: down },
-      adapters: pipeline.runtime.adapters,
-      logger: silentLogger,
-    });
+    const reconciler = reconcilerFor(pipeline, { shops: { listActiveIsolated: down } });
 
     await expect(reconciler.run({ trigger: 'cron', mode: { type: 'today' } })).rejects.toThrow(
       'MongoDB went away',
@@ -437,12 +411,7 @@ describe('reconcile under STREAM_MAXLEN', () => {
     const lengthsWhileWaiting: number[] = [];
     const { lines, logger } = warningsLogger();
 
-    const summary = await createReconciler({
-      config: pipeline.runtime.config,
-      redis: pipeline.runtime.redis,
-      db: pipeline.runtime.mongo.db,
-      shops: pipeline.runtime.shops,
-      adapters: pipeline.runtime.adapters,
+    const summary = await reconcilerFor(pipeline, {
       logger,
       sleep: async () => {
         lengthsWhileWaiting.push(await redis.xlen(streamKey));
@@ -466,13 +435,7 @@ describe('reconcile under STREAM_MAXLEN', () => {
     await addBacklog(pipeline, 90);
     let stop = false;
 
-    const summary = await createReconciler({
-      config: pipeline.runtime.config,
-      redis: pipeline.runtime.redis,
-      db: pipeline.runtime.mongo.db,
-      shops: pipeline.runtime.shops,
-      adapters: pipeline.runtime.adapters,
-      logger: silentLogger,
+    const summary = await reconcilerFor(pipeline, {
       sleep: () => {
         stop = true;
         return Promise.resolve();
@@ -556,7 +519,7 @@ describe('gap-free reconcile (issue 11)', () => {
     const times = ['2026-11-21T17:30:00+07:00', '2026-11-21T18:30:00+07:00', '2026-11-21T21:00:00+07:00'];
     const orders = pipeline.fake.seedOrders('tiktok', shopId, 3, (i) => ({ update_time: unix(times[i]!) }));
     const time = clock('2026-11-21T18:00:00+07:00');
-    const reconciler = reconcilerFor(pipeline, time.now);
+    const reconciler = reconcilerFor(pipeline, { now: time.now });
 
     await reconciler.run({ trigger: 'cron', mode: { type: 'today' } });
     const afterFirst = (await streamEvents(pipeline)).length;
@@ -586,7 +549,7 @@ describe('gap-free reconcile (issue 11)', () => {
       update_time: unix('2026-11-21T20:00:00+07:00'),
     }));
     const time = clock('2026-11-21T18:00:00+07:00');
-    const reconciler = reconcilerFor(pipeline, time.now);
+    const reconciler = reconcilerFor(pipeline, { now: time.now });
     const byShop = (summary: { shops: { shop_id: string }[] }) =>
       Object.fromEntries(summary.shops.map((s) => [s.shop_id, s]));
 
@@ -617,15 +580,7 @@ describe('gap-free reconcile (issue 11)', () => {
     const shopId = await pipeline.addShop('tiktok');
     const time = clock('2026-11-21T10:00:00+07:00');
     const { lines, logger } = warningsLogger();
-    const reconciler = createReconciler({
-      config: pipeline.runtime.config,
-      redis: pipeline.runtime.redis,
-      db: pipeline.runtime.mongo.db,
-      shops: pipeline.runtime.shops,
-      adapters: pipeline.runtime.adapters,
-      logger,
-      now: time.now,
-    });
+    const reconciler = reconcilerFor(pipeline, { logger, now: time.now });
     const advice = () => lines.filter((l) => String(l.msg).includes('a backfill is advised'));
 
     const first = await reconciler.run({ trigger: 'cron', mode: { type: 'today' } });
@@ -665,7 +620,7 @@ describe('gap-free reconcile (issue 11)', () => {
     const manualEnd = (manual!.shops as { window: { to: Date } }[])[0]!.window.to;
 
     const later = new Date(manualEnd.getTime() + 6 * 3_600_000);
-    const scheduled = await reconcilerFor(pipeline, () => later).run({
+    const scheduled = await reconcilerFor(pipeline, { now: () => later }).run({
       trigger: 'cron',
       mode: { type: 'today' },
     });
@@ -693,7 +648,7 @@ describe('gap-free reconcile (issue 11)', () => {
       }
     }
     const time = clock('2026-11-20T18:00:00+07:00');
-    const reconciler = reconcilerFor(pipeline, time.now);
+    const reconciler = reconcilerFor(pipeline, { now: time.now });
     const schedule = [
       '2026-11-20T18:00:00+07:00',
       '2026-11-21T00:00:00+07:00',
@@ -724,7 +679,7 @@ describe('gap-free reconcile (issue 11)', () => {
       update_time: unix(['2026-11-21T08:00:00+07:00', '2026-11-21T15:00:00+07:00'][i]!),
     }));
     const time = clock('2026-11-21T10:00:00+07:00');
-    const reconciler = reconcilerFor(pipeline, time.now);
+    const reconciler = reconcilerFor(pipeline, { now: time.now });
     const mode = { type: 'days' as const, firstDay: '2026-11-20', lastDay: '2026-11-21' };
     const listedFor = async (from: number) =>
       (await streamEvents(pipeline))

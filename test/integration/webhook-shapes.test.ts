@@ -9,7 +9,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { buildIngestApp } from '../../src/ingest/app.js';
 import { waitForRedis, webhookHandlersFromConfig } from '../../src/ingest/main.js';
-import { createReconciler } from '../../src/reconcile/job.js';
 import type { Config } from '../../src/shared/config.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { COLLECTIONS } from '../../src/shared/mongo.js';
@@ -17,7 +16,7 @@ import { closeRedis, createRedis } from '../../src/shared/redis.js';
 import { decodeStreamEntry, type StreamEvent } from '../../src/shared/stream.js';
 import { createTestEnv, silentLogger, type TestEnv } from '../support/context.js';
 import { FAKE_ENDPOINTS, startFakeMarketplace } from '../support/fake-marketplace/index.js';
-import { createPipeline, fakeMarketplaceEnv, type Pipeline } from '../support/pipeline.js';
+import { createPipeline, fakeMarketplaceEnv, reconcilerFor, type Pipeline } from '../support/pipeline.js';
 
 const FIXTURES = new URL('../fixtures/webhooks/', import.meta.url);
 const fixtureText = (path: string): string => readFileSync(new URL(path, FIXTURES), 'utf8');
@@ -90,15 +89,7 @@ describe('issue 11: what the platforms send, end to end', () => {
       inStreamAtConfirm = await streamEvents(pipeline);
     });
 
-    const { runtime } = pipeline;
-    const summary = await createReconciler({
-      config: runtime.config,
-      redis: runtime.redis,
-      db: runtime.mongo.db,
-      shops: runtime.shops,
-      adapters: runtime.adapters,
-      logger: silentLogger,
-    }).run({ trigger: 'cron', mode: { type: 'today' } });
+    const summary = await reconcilerFor(pipeline).run({ trigger: 'cron', mode: { type: 'today' } });
     await pipeline.startWorker();
     await pipeline.drained();
 

@@ -5,6 +5,7 @@
  * events, run workers and wait for the group to drain.
  */
 import { buildWorker, type WorkerTuning } from '../../src/consumer/main.js';
+import { createReconciler, type ReconcileDeps, type Reconciler } from '../../src/reconcile/job.js';
 import { pendingSummary } from '../../src/consumer/ops.js';
 import type { Worker } from '../../src/consumer/worker.js';
 import type { Json } from './fake-marketplace/index.js';
@@ -165,4 +166,21 @@ export async function createPipeline(overrides: Record<string, string> = {}): Pr
       await env.cleanup();
     },
   };
+}
+
+/** A reconciler on the pipeline's runtime (its Redis, MongoDB, shops and adapters); deps override. */
+export function reconcilerFor(
+  pipeline: Pipeline,
+  overrides: Partial<Pick<ReconcileDeps, 'now' | 'sleep' | 'logger' | 'shops'>> = {},
+): Reconciler {
+  const { runtime } = pipeline;
+  return createReconciler({
+    config: runtime.config,
+    redis: runtime.redis,
+    db: runtime.mongo.db,
+    shops: runtime.shops,
+    adapters: runtime.adapters,
+    logger: silentLogger,
+    ...overrides,
+  });
 }

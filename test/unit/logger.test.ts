@@ -1,19 +1,9 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { createLogger } from '../../src/shared/logger.js';
+import { captureLogs } from '../support/logs.js';
 
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n').filter(Boolean))
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      callback();
-    },
-  });
-  return { lines, destination };
-}
+const capture = () => captureLogs();
 
 describe('createLogger', () => {
   it('writes JSON lines with a string level', () => {
