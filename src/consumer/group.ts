@@ -59,6 +59,8 @@ export interface ConsumerGroup {
   retrySchedule(): Promise<RetrySchedule>;
   /** XINFO GROUPS for this group; lag is null when Redis cannot compute it (e.g. after deletions). */
   lagAndPending(): Promise<{ lag: number | null; pending: number }>;
+  /** Removes this consumer from the group if it holds no pending entry; true when removed. */
+  leaveIfIdle(): Promise<boolean>;
 }
 
 export interface ConsumerGroupOptions {
@@ -135,6 +137,14 @@ end
 return results
 `;
 
+// KEYS: stream. ARGV: group, consumer. Deleting a consumer drops its pending entries from the
+// group, so it is deleted only when it has none (checked and done atomically).
+const LEAVE_IF_IDLE = `
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`;
+
 // KEYS: retry schedule, stream. ARGV: now, limit.
 const PROMOTE_DUE = `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -152,6 +162,7 @@ const SCRIPTS = {
   marketIngestKeepClaimed: { lua: KEEP_CLAIMED, numberOfKeys: 1 },
   marketIngestSettle: { lua: SETTLE, numberOfKeys: 3 },
   marketIngestPromoteDue: { lua: PROMOTE_DUE, numberOfKeys: 2 },
+  marketIngestLeaveIfIdle: { lua: LEAVE_IF_IDLE, numberOfKeys: 1 },
 } as const;
 
 function script(redis: Redis, name: keyof typeof SCRIPTS): Script {
@@ -168,6 +179,7 @@ export function createConsumerGroup(options: ConsumerGroupOptions): ConsumerGrou
   const keepClaimed = script(redis, 'marketIngestKeepClaimed');
   const settle = script(redis, 'marketIngestSettle');
   const promoteDue = script(redis, 'marketIngestPromoteDue');
+  const leaveIfIdle = script(redis, 'marketIngestLeaveIfIdle');
 
   return {
     ensure: () => ensureConsumerGroup(redis, streamKey, group),
@@ -239,6 +251,10 @@ export function createConsumerGroup(options: ConsumerGroupOptions): ConsumerGrou
         redis.zrange(retryKey, '0', '0', 'WITHSCORES'),
       ]);
       return { size, nextDueAt: first.length === 2 ? Number(first[1]) : null };
+    },
+
+    async leaveIfIdle() {
+      return Number(await leaveIfIdle(streamKey, group, consumer)) === 1;
     },
 
     async lagAndPending() {

@@ -343,7 +343,22 @@ export function createWorker(deps: WorkerDeps): Worker {
         await pause(Math.min(100 * 2 ** Math.min(failures, 6), 5_000));
       }
     }
+    await leaveGroupIfIdle();
     log.info('worker stopped');
+  }
+
+  /**
+   * A cleanly stopped worker with nothing pending removes its consumer name, so restarts (new
+   * container, new `<hostname>-<pid>`) do not pile up dead names in the group. With entries still
+   * pending the name stays: they are reclaimed from it after CLAIM_IDLE_MS.
+   */
+  async function leaveGroupIfIdle(): Promise<void> {
+    try {
+      const left = await group.leaveIfIdle();
+      log.debug({ left }, left ? 'consumer name removed from the group' : 'consumer keeps pending entries');
+    } catch (error) {
+      log.warn({ err: errorInfo(error) }, 'could not remove the consumer name from the group');
+    }
   }
 
   return {

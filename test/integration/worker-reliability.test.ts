@@ -352,3 +352,56 @@ describe('issue 10 #9: a worker that cannot read a shop record', () => {
     expect(await deadLetters(pipeline)).toEqual([]);
   }, 40_000);
 });
+
+describe('issue 12 #7: consumer names', () => {
+  const consumerNames = async (pipeline: Pipeline) => {
+    const { config } = pipeline.env;
+    const rows = (await pipeline.env
+      .redis()
+      .xinfo('CONSUMERS', config.streamKey, config.consumerGroup)) as unknown[][];
+    return rows.map((fields) => String(fields[1]));
+  };
+
+  it('issue 12 #7: every restart leaves a dead consumer name in the group forever — a cleanly stopped worker with nothing pending removes its name', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const seeded = pipeline.fake.seedOrders('tiktok', shopId, 3);
+    const worker = await pipeline.startWorker({ consumerName: 'restarted-once' });
+    await pipeline.enqueue(seeded.map((o) => orderEvent('tiktok', shopId, o)));
+    await pipeline.drained();
+    expect(await consumerNames(pipeline)).toContain('restarted-once');
+
+    await worker.close();
+    expect(await consumerNames(pipeline)).not.toContain('restarted-once');
+  });
+
+  it('keeps the name of a stopped worker that still has pending entries, so they can be reclaimed', async () => {
+    p = await createPipeline({ CLAIM_IDLE_MS: '60000' });
+    const pipeline = p;
+    const { config } = pipeline.env;
+    const redis = pipeline.env.redis();
+    const shopId = await pipeline.addShop('tiktok');
+    await ensureConsumerGroup(redis, config.streamKey, config.consumerGroup);
+    await pipeline.enqueue(
+      pipeline.fake.seedOrders('tiktok', shopId, 2).map((o) => orderEvent('tiktok', shopId, o)),
+    );
+    // An earlier life of this consumer took both entries and died with them.
+    await redis.xreadgroup(
+      'GROUP',
+      config.consumerGroup,
+      'keeper',
+      'COUNT',
+      2,
+      'STREAMS',
+      config.streamKey,
+      '>',
+    );
+
+    const worker = await pipeline.startWorker({ consumerName: 'keeper' });
+    await sleep(500);
+    await worker.close();
+    expect(await consumerNames(pipeline)).toContain('keeper');
+    expect((await pipeline.groupState()).pending).toBe(2);
+  });
+});
