@@ -3,6 +3,7 @@
  * of argv, parses its flags strictly, and turns usage mistakes into exit code 2 with a usage
  * line on stderr. Commands themselves live with the role they belong to.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import {
@@ -19,6 +20,18 @@ import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 export * from '../shared/command.js';
 
 const PROGRAM = 'market-ingest';
+
+/**
+ * The version in the package.json of the installed package: two directories above this module,
+ * which is src/cli/dispatch.ts under tsx and dist/cli/dispatch.js once built.
+ */
+export function packageVersion(moduleUrl: string | URL = import.meta.url): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', moduleUrl), 'utf8')) as {
+    version?: unknown;
+  };
+  if (typeof manifest.version !== 'string') throw new Error('package.json has no version');
+  return manifest.version;
+}
 
 export function usageLine(command: CommandSpec): string {
   return `${PROGRAM} ${command.name}${command.usage ? ` ${command.usage}` : ''}`;
@@ -42,6 +55,10 @@ export function helpText(commands: readonly CommandSpec[]): string {
     '',
     'Commands:',
     ...lines,
+    '',
+    'Options:',
+    '  --help     this list (also after a command: its usage)',
+    '  --version  the package version',
     '',
     `Run "${PROGRAM} <command> --help" for one command. Configuration comes from the environment (see README).`,
     '',
@@ -67,6 +84,10 @@ export async function dispatch(
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     (first === undefined ? io.stderr : io.stdout)(helpText(commands));
     return first === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (first === '--version') {
+    io.stdout(`${packageVersion()}\n`);
+    return EXIT_OK;
   }
 
   const found = findCommand(commands, argv);

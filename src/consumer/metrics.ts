@@ -53,6 +53,11 @@ export function createConsumerMetrics(registry: Registry) {
       help: 'Entries delivered but not acknowledged (XPENDING count)',
       registers,
     }),
+    deadLetterLength: new Gauge({
+      name: 'market_ingest_dead_letter_stream_length',
+      help: 'Entries in the dead-letter stream (XLEN of DEAD_LETTER_STREAM_KEY): dead letters not yet replayed or purged',
+      registers,
+    }),
   };
 }
 

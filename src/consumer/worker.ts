@@ -46,6 +46,7 @@ export type WorkerConfig = Pick<
   | 'batchTimeoutMs'
   | 'changesStreamKey'
   | 'streamMaxLen'
+  | 'deadLetterStreamKey'
 >;
 
 export interface WorkerDeps {
@@ -309,7 +310,12 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   async function refreshGauges(): Promise<void> {
     if (!metrics) return;
-    const [lagAndPending, schedule] = await Promise.all([group.lagAndPending(), group.retrySchedule()]);
+    const [lagAndPending, schedule, deadLetters] = await Promise.all([
+      group.lagAndPending(),
+      group.retrySchedule(),
+      deps.redis.xlen(config.deadLetterStreamKey),
+    ]);
+    metrics.deadLetterLength.set(deadLetters);
     metrics.groupPending.set(lagAndPending.pending);
     // lag is nil when Redis cannot compute it (e.g. after deletions): leave the last value.
     if (lagAndPending.lag !== null) metrics.groupLag.set(lagAndPending.lag);

@@ -28,6 +28,7 @@ import { PLATFORMS, type Platform } from '../shared/stream.js';
 import { checkpointJob, createCheckpoints, type Checkpoints } from './backfill.js';
 import { createStreamFeeder, StopRequested, type ListingCounts } from './feed.js';
 import { lastSuccessfulEnds, shopKey, type ShopKey } from './history.js';
+import type { ReconcileMetrics } from './metrics.js';
 import {
   dayOf,
   dayWindows,
@@ -90,6 +91,7 @@ export interface ReconcileDeps {
   shops: ShopSource;
   adapters: AdapterRegistry;
   logger: Logger;
+  metrics?: ReconcileMetrics;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -299,6 +301,7 @@ export function createReconciler(deps: ReconcileDeps) {
     };
     summary.shops.push(report);
     summary.errors.push({ platform, shop_id, ...report.error! });
+    deps.metrics?.countShop(platform, 'failed', 0, 0);
     log.error({ platform, shop_id, err: error.toJSON() }, 'shop document unreadable; skipped');
   }
 
@@ -345,11 +348,54 @@ export function createReconciler(deps: ReconcileDeps) {
       enqueued: 0,
       errors: [],
     };
-    await recordStart(request, summary, startedAt);
-    return finalise(summary, async () => {
-      if (!planned) throw planError;
-      await reconcileAll(request, summary, planned, startedAt);
-    });
+    try {
+      await recordStart(request, summary, startedAt);
+      await finalise(summary, async () => {
+        if (!planned) throw planError;
+        await reconcileAll(request, summary, planned, startedAt);
+      });
+    } catch (error) {
+      observeEnd(summary, startedAt, true);
+      throw error;
+    }
+    observeEnd(summary, startedAt, false);
+    return summary;
+  }
+
+  /**
+   * A run's metrics once it ended. A recorded scheduled run moves its succeeded shops' last
+   * success to their window's end, as the next run's window (history.ts) reads it.
+   */
+  function observeEnd(summary: RunSummary, startedAt: Date, threw: boolean): void {
+    const metrics = deps.metrics;
+    if (!metrics) return;
+    const seconds = Math.max(0, (now().getTime() - startedAt.getTime()) / 1000);
+    metrics.observeRun(
+      summary.job,
+      threw || summary.status === 'running' ? 'failed' : summary.status,
+      seconds,
+    );
+    if (threw || summary.job !== 'reconcile') return;
+    for (const shop of summary.shops) {
+      if (shop.status === 'succeeded') metrics.setLastSuccess(shop.platform, shop.shop_id, shop.window.to);
+    }
+  }
+
+  /** Sets each active shop's last success from `sync_runs`, so a restarted process reports it too. */
+  async function loadLastSuccess(): Promise<void> {
+    const metrics = deps.metrics;
+    if (!metrics) return;
+    const { targets, unreadable } = await selectShops({ trigger: 'cron', mode: { type: 'today' } });
+    const keys: ShopKey[] = [...targets.map((t) => t.shop), ...unreadable].map(({ platform, shop_id }) => ({
+      platform,
+      shop_id,
+    }));
+    const recentMs = config.reconcileMaxGapHours * 3_600_000;
+    const ends = await lastSuccessfulEnds(db, keys, { now: now(), recentMs });
+    for (const key of keys) {
+      const end = ends.get(shopKey(key));
+      if (end) metrics.setLastSuccess(key.platform, key.shop_id, end);
+    }
   }
 
   /** The run's shops one after another, then lost webhooks; sets the summary's status. */
@@ -387,6 +433,7 @@ export function createReconciler(deps: ReconcileDeps) {
       const report = newReport(target.shop, window, advised);
       summary.shops.push(report);
       stopped = await reconcileShop(request, summary, report, { target, plan, checkpoints, progress });
+      deps.metrics?.countShop(report.platform, report.status, report.listed, report.enqueued);
       summary.pages += report.pages;
       summary.listed += report.listed;
       summary.enqueued += report.enqueued;
@@ -575,7 +622,9 @@ export function createReconciler(deps: ReconcileDeps) {
           const events = lost.events
             .filter((event) => !request.shopId || event.shop_id === request.shopId)
             .map((event) => ({ ...event, source: 'reconcile' as const, received_at: receivedAt }));
-          summary.enqueued += await enqueue(events, shouldStop);
+          const enqueued = await enqueue(events, shouldStop);
+          summary.enqueued += enqueued;
+          deps.metrics?.countEnqueued(platform, enqueued);
           if (events.length > 0) log.info({ platform, count: events.length }, 'lost webhooks recovered');
           // With a shop filter the other shops' pushes stay unconfirmed, to be fetched by a full run.
           if (request.shopId) break;
@@ -595,7 +644,7 @@ export function createReconciler(deps: ReconcileDeps) {
     }
   }
 
-  return { run };
+  return { run, loadLastSuccess };
 }
 
 export type Reconciler = ReturnType<typeof createReconciler>;

@@ -5,6 +5,7 @@
 import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
 import { standaloneRoleTail, type Runtime } from '../shared/runtime.js';
 import { createReconciler, type RunProgress } from './job.js';
+import { createReconcileMetrics } from './metrics.js';
 import { createReconcileScheduler, type ExclusiveRunResult, type ReconcileScheduler } from './scheduler.js';
 
 export function buildReconcileScheduler(runtime: Runtime): ReconcileScheduler {
@@ -15,6 +16,7 @@ export function buildReconcileScheduler(runtime: Runtime): ReconcileScheduler {
     shops: runtime.shops,
     adapters: runtime.adapters,
     logger: runtime.logger,
+    metrics: createReconcileMetrics(runtime.metrics),
   });
   return createReconcileScheduler({
     config: runtime.config,

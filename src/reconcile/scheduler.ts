@@ -32,6 +32,7 @@ export function createReconcileScheduler(deps: SchedulerDeps) {
   const log = deps.logger.child({ component: 'reconcile-scheduler' });
   let task: ScheduledTask | undefined;
   let current: Promise<ExclusiveRunResult> | undefined;
+  let loading: Promise<void> | undefined;
   let closing = false;
   let closed: Promise<void> | undefined;
 
@@ -83,6 +84,10 @@ export function createReconcileScheduler(deps: SchedulerDeps) {
         { timezone: deps.config.timezone, name: 'reconcile', noOverlap: true },
       );
       log.info({ cron: deps.config.reconcileCron, timezone: deps.config.timezone }, 'reconcile scheduled');
+      // The last-success gauges from sync_runs: a restarted process reports them before its first run.
+      loading = deps.reconciler.loadLastSuccess().catch((error: unknown) => {
+        log.warn({ err: toAppError(error).toJSON() }, 'could not load the last successful runs for metrics');
+      });
     },
     /** Stops the schedule; a run in progress stops between pages and records itself. Idempotent. */
     close(): Promise<void> {
@@ -90,6 +95,7 @@ export function createReconcileScheduler(deps: SchedulerDeps) {
         closing = true;
         await task?.destroy();
         await current?.catch(() => undefined);
+        await loading;
       })();
       return closed;
     },

@@ -8,6 +8,7 @@ import { resolveMongoUrl, resolveRedisUrl } from './config.js';
 import type { Closable } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import { createRedisRefreshLock } from './lock.js';
+import { createMarketplaceMetrics } from './marketplaces/metrics.js';
 import { closeAdapterRegistry, createAdapterRegistry } from './marketplaces/registry.js';
 import { refreshLockTtlMs } from './marketplaces/tokens.js';
 import type { AdapterRegistry } from './marketplaces/types.js';
@@ -78,7 +79,15 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<Runtime>
     keyPrefix: `${config.streamKey}:tokens`,
     ttlMs: refreshLockTtlMs(config.marketplaceTimeoutMs, config.marketplaceMaxAttempts),
   });
-  const adapters = createAdapterRegistry({ config, limiter, tokens: shops, refreshLock, logger });
+  const metrics = options.metrics ?? createMetricsRegistry({ defaultLabels: { role } });
+  const adapters = createAdapterRegistry({
+    config,
+    limiter,
+    tokens: shops,
+    refreshLock,
+    logger,
+    metrics: createMarketplaceMetrics(metrics),
+  });
   let closing: Promise<void> | undefined;
 
   return {
@@ -89,7 +98,7 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<Runtime>
     shops,
     limiter,
     adapters,
-    metrics: options.metrics ?? createMetricsRegistry({ defaultLabels: { role } }),
+    metrics,
     extraRedis(name, profile) {
       const client = createRedis({ url: redisUrl, name: `${role}-${name}`, logger, profile });
       extra.push(client);

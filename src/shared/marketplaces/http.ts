@@ -25,6 +25,7 @@ import { mapSettled } from '../concurrency.js';
 import { AppError, isAppError, toAppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Platform } from '../stream.js';
+import { outcomeOfCode, outcomeOfError, type CallOutcome, type MarketplaceMetrics } from './metrics.js';
 import type {
   DetailResult,
   MarketplaceAdapter,
@@ -95,6 +96,8 @@ export interface HttpContextOptions {
   now?: () => number;
   /** [0, 1) */
   random?: () => number;
+  /** Counts and times every attempt and call (optional: tests and tools go without). */
+  metrics?: MarketplaceMetrics;
 }
 
 /** What every platform's API client takes besides its credentials (the registry passes the same to each). */
@@ -120,6 +123,8 @@ export interface MarketplaceClientOptions {
     'backoffBaseMs' | 'backoffMaxMs' | 'maxRetryAfterMs' | 'defaultPenaltyMs' | 'sleep' | 'random'
   >;
   refreshBeforeMs?: number;
+  /** Outbound call and token refresh metrics, for the client's HTTP context and token manager. */
+  metrics?: MarketplaceMetrics;
 }
 
 export interface HttpContext {
@@ -232,6 +237,9 @@ export function createHttpContext(options: HttpContextOptions): HttpContext {
       controller.abort();
     }, options.timeoutMs);
     inFlight.add(controller);
+    const startedAt = performance.now();
+    const observe = (outcome: CallOutcome) =>
+      options.metrics?.observeRequest(platform, call.name, outcome, (performance.now() - startedAt) / 1000);
 
     let status: number;
     let headers: Record<string, string | string[] | undefined>;
@@ -248,6 +256,7 @@ export function createHttpContext(options: HttpContextOptions): HttpContext {
       headers = response.headers;
       text = await response.body.text();
     } catch (error) {
+      observe(timedOut ? 'timeout' : 'network');
       const reason = timedOut
         ? `timed out after ${options.timeoutMs} ms`
         : closing
@@ -260,6 +269,7 @@ export function createHttpContext(options: HttpContextOptions): HttpContext {
     }
 
     const outcome = classifyOutcome(status, headers['retry-after'], text, classify, now());
+    observe('body' in outcome ? 'ok' : outcomeOfCode(outcome.code));
     if ('body' in outcome) return outcome;
     return {
       error: fail(outcome.code, call, outcome.message, { status, platformCode: outcome.platformCode }),
@@ -267,39 +277,51 @@ export function createHttpContext(options: HttpContextOptions): HttpContext {
     };
   }
 
+  /** Attempts until one succeeds, one fails for good, or the attempts are spent. */
+  async function sendWithRetries(call: ApiCall): Promise<unknown> {
+    for (let attemptNo = 1; ; attemptNo += 1) {
+      const outcome = await attempt(call);
+      if ('body' in outcome) return outcome.body;
+      const { error, retryAfterMs } = outcome;
+      if (error.code === 'ERR_MARKETPLACE_RATE_LIMITED') {
+        // Every process shares the budget: slow them all down, not just this retry loop.
+        await limiter
+          .penalize(platform, call.budgetKey, retryAfterMs ?? defaultPenaltyMs)
+          .catch((cause: unknown) =>
+            log.warn({ err: cause, endpoint: call.path }, 'rate limiter penalty failed'),
+          );
+      }
+      error.details!.attempts = attemptNo;
+      if (!error.retryable || attemptNo >= maxAttempts || closing) throw error;
+      // Honour the marketplace's own wait; beyond our patience, hand the retry to the caller
+      // (the error is retryable: the stream entry stays pending and is tried again later).
+      if (retryAfterMs !== undefined && retryAfterMs > maxRetryAfterMs) throw error;
+      const delay = retryAfterMs ?? fullJitterDelay(attemptNo, random, backoffBaseMs, backoffMaxMs);
+      log.debug(
+        {
+          endpoint: call.path,
+          shop_id: call.budgetKey,
+          attempt: attemptNo,
+          delay_ms: delay,
+          code: error.code,
+        },
+        'retrying marketplace call',
+      );
+      await sleep(delay);
+    }
+  }
+
   return {
     platform,
 
     async send(call) {
-      for (let attemptNo = 1; ; attemptNo += 1) {
-        const outcome = await attempt(call);
-        if ('body' in outcome) return outcome.body;
-        const { error, retryAfterMs } = outcome;
-        if (error.code === 'ERR_MARKETPLACE_RATE_LIMITED') {
-          // Every process shares the budget: slow them all down, not just this retry loop.
-          await limiter
-            .penalize(platform, call.budgetKey, retryAfterMs ?? defaultPenaltyMs)
-            .catch((cause: unknown) =>
-              log.warn({ err: cause, endpoint: call.path }, 'rate limiter penalty failed'),
-            );
-        }
-        error.details!.attempts = attemptNo;
-        if (!error.retryable || attemptNo >= maxAttempts || closing) throw error;
-        // Honour the marketplace's own wait; beyond our patience, hand the retry to the caller
-        // (the error is retryable: the stream entry stays pending and is tried again later).
-        if (retryAfterMs !== undefined && retryAfterMs > maxRetryAfterMs) throw error;
-        const delay = retryAfterMs ?? fullJitterDelay(attemptNo, random, backoffBaseMs, backoffMaxMs);
-        log.debug(
-          {
-            endpoint: call.path,
-            shop_id: call.budgetKey,
-            attempt: attemptNo,
-            delay_ms: delay,
-            code: error.code,
-          },
-          'retrying marketplace call',
-        );
-        await sleep(delay);
+      try {
+        const body = await sendWithRetries(call);
+        options.metrics?.countCall(platform, call.name, 'ok');
+        return body;
+      } catch (error) {
+        options.metrics?.countCall(platform, call.name, outcomeOfError(error));
+        throw error;
       }
     },
 

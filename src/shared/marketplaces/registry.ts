@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Platform } from '../stream.js';
+import type { MarketplaceMetrics } from './metrics.js';
 import { createShopeeAdapter, type ShopeeAdapterOptions } from './shopee/adapter.js';
 import { createShopeeWebhookHandler } from './shopee/webhook.js';
 import { createTikTokAdapter, type TikTokAdapterOptions } from './tiktok/adapter.js';
@@ -25,6 +26,8 @@ export interface RegistryOptions {
   logger: Logger;
   /** Shared by both clients when given (not owned); otherwise each client has its own Agent. */
   dispatcher?: Dispatcher;
+  /** Outbound call and token refresh metrics (optional: tests and tools go without). */
+  metrics?: MarketplaceMetrics;
   /** Per-platform fine tuning and test seams. */
   tiktok?: TikTokAdapterOptions['client'];
   shopee?: ShopeeAdapterOptions['client'];
@@ -38,6 +41,7 @@ export function createAdapterRegistry(options: RegistryOptions): AdapterRegistry
     refreshLock: options.refreshLock,
     logger: options.logger,
     dispatcher: options.dispatcher,
+    metrics: options.metrics,
     timeoutMs: config.marketplaceTimeoutMs,
     maxAttempts: config.marketplaceMaxAttempts,
     detailBatchSize: config.detailBatchSize,

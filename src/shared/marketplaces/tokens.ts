@@ -24,6 +24,7 @@ import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Platform } from '../stream.js';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './http.js';
+import type { MarketplaceMetrics, TokenRefreshOutcome } from './metrics.js';
 import type { RefreshLock, Shop, ShopTokens, TokenPersistence } from './types.js';
 
 export const DEFAULT_REFRESH_BEFORE_MS = 5 * 60 * 1000;
@@ -49,6 +50,8 @@ export interface TokenManagerOptions {
   now?: () => number;
   /** How waiting for another process's refresh sleeps. */
   sleep?: (ms: number) => Promise<void>;
+  /** Counts refreshes by outcome. */
+  metrics?: Pick<MarketplaceMetrics, 'countTokenRefresh'>;
 }
 
 export interface TokenManager {
@@ -96,6 +99,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const log = options.logger.child({ component: 'tokens', platform });
   const known = new Map<string, Known>();
   const refreshing = new Map<string, Promise<ShopTokens>>();
+  const count = (outcome: TokenRefreshOutcome) => options.metrics?.countTokenRefresh(platform, outcome);
 
   function current(shop: Shop): ShopTokens {
     const entry = known.get(shop.shop_id);
@@ -151,7 +155,14 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   function refresh(shop: Shop, stale: ShopTokens): Promise<ShopTokens> {
     const running = refreshing.get(shop.shop_id);
     if (running) return running;
-    const promise = refreshAcrossProcesses(shop, stale).finally(() => refreshing.delete(shop.shop_id));
+    const promise = refreshAcrossProcesses(shop, stale)
+      .catch((error: unknown) => {
+        // A refused refresh needs the shop re-authorized; a retryable one is tried again on next use.
+        const refused = isAppError(error, 'ERR_MARKETPLACE_AUTH') && !error.retryable;
+        count(refused ? 'refused' : 'failed');
+        throw error;
+      })
+      .finally(() => refreshing.delete(shop.shop_id));
     refreshing.set(shop.shop_id, promise);
     return promise;
   }
@@ -179,6 +190,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       const stored = await storedNewer(shop.shop_id, stale);
       if (stored && !expiresSoon(stored)) {
         log.debug({ shop_id: shop.shop_id }, 'another process refreshed the token; using it');
+        count('shared');
         return remember(shop.shop_id, stored, [stale.access_token], true).tokens;
       }
     }
@@ -189,6 +201,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     const stored = await storedNewer(shop.shop_id, stale);
     if (stored && !expiresSoon(stored)) {
       log.debug({ shop_id: shop.shop_id }, 'another process refreshed the token just before; using it');
+      count('shared');
       return remember(shop.shop_id, stored, [stale.access_token], true).tokens;
     }
     return refreshAtMarketplace(shop, stored ?? stale, [stale.access_token]);
@@ -215,6 +228,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     }
     const entry = remember(shop.shop_id, tokens, [...replacing, base.access_token], false);
     log.info({ shop_id: shop.shop_id, expires_at: tokens.access_token_expires_at }, 'access token refreshed');
+    count('refreshed');
     await save(shop.shop_id, entry);
     return tokens;
   }
@@ -239,6 +253,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         { shop_id: shop.shop_id },
         'refresh refused: another process had just refreshed; using its token',
       );
+      count('shared');
       return remember(shop.shop_id, stored, replacing, true).tokens;
     }
     throw new AppError(

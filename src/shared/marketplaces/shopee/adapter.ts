@@ -8,6 +8,7 @@ import type { ShopeeConfig } from '../../config.js';
 import { toAppError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { detailsByKind } from '../http.js';
+import type { MarketplaceMetrics } from '../metrics.js';
 import { isRecord } from '../mapping.js';
 import { sha256Hex } from '../signature.js';
 import type {
@@ -32,6 +33,7 @@ export interface ShopeeAdapterOptions {
   logger: Logger;
   /** Not owned by the adapter. */
   dispatcher?: Dispatcher;
+  metrics?: MarketplaceMetrics;
   timeoutMs: number;
   maxAttempts: number;
   detailBatchSize: number;
@@ -62,6 +64,7 @@ export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapte
     refreshLock: options.refreshLock,
     logger: options.logger,
     dispatcher: options.dispatcher,
+    metrics: options.metrics,
     timeoutMs: options.timeoutMs,
     maxAttempts: options.maxAttempts,
     detailBatchSize: options.detailBatchSize,

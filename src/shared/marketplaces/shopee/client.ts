@@ -240,6 +240,7 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
     timeoutMs: options.timeoutMs,
     maxAttempts: options.maxAttempts,
     dispatcher: options.dispatcher,
+    metrics: options.metrics,
     now,
     ...options.retry,
   });
@@ -287,6 +288,7 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
     lock: options.refreshLock,
     logger: options.logger,
     refreshBeforeMs: options.refreshBeforeMs,
+    metrics: options.metrics,
     now,
   });
 

@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { TikTokConfig } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import { detailsByKind } from '../http.js';
+import type { MarketplaceMetrics } from '../metrics.js';
 import type {
   MarketplaceAdapter,
   RateLimiter,
@@ -26,6 +27,7 @@ export interface TikTokAdapterOptions {
   logger: Logger;
   /** Not owned by the adapter. */
   dispatcher?: Dispatcher;
+  metrics?: MarketplaceMetrics;
   timeoutMs: number;
   maxAttempts: number;
   detailBatchSize: number;
@@ -50,6 +52,7 @@ export function createTikTokAdapter(options: TikTokAdapterOptions): TikTokAdapte
     refreshLock: options.refreshLock,
     logger: options.logger,
     dispatcher: options.dispatcher,
+    metrics: options.metrics,
     timeoutMs: options.timeoutMs,
     maxAttempts: options.maxAttempts,
     detailBatchSize: options.detailBatchSize,

@@ -236,6 +236,7 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     timeoutMs: options.timeoutMs,
     maxAttempts: options.maxAttempts,
     dispatcher: options.dispatcher,
+    metrics: options.metrics,
     now,
     ...options.retry,
   });
@@ -276,6 +277,7 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     lock: options.refreshLock,
     logger: options.logger,
     refreshBeforeMs: options.refreshBeforeMs,
+    metrics: options.metrics,
     now,
   });
 
