@@ -11,6 +11,7 @@ import { configCommand } from './config-command.js';
 import { sandboxCommand } from './sandbox-command.js';
 import { shopsAddCommand, shopsListCommand, shopsRemoveCommand } from './shops-command.js';
 import { startCommand } from './start-command.js';
+import { webhookSendCommand } from './webhook-command.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   startCommand,
@@ -24,4 +25,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   shopsRemoveCommand,
   configCommand,
   sandboxCommand,
+  webhookSendCommand,
 ];
