@@ -27,7 +27,7 @@ const DEFAULT_RATE = 2;
 const MAX_RATE = 1000;
 const PROGRESS_EVERY_MS = 5_000;
 
-export function parseRate(value: unknown): number | undefined {
+function parseRate(value: unknown): number | undefined {
   if (value === undefined) return DEFAULT_RATE;
   const rate = typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
   return Number.isFinite(rate) && rate > 0 && rate <= MAX_RATE ? rate : undefined;
@@ -141,7 +141,10 @@ export const sandboxCommand: CommandSpec = {
     const traffic = startSending(simulator, service.ingestUrl, rate);
     const report = reporter(io, logger, service.runtime, traffic);
     announce(io, logger, { settings, simulator, ingestUrl: service.ingestUrl, rate, ...stores });
-    const timer = setInterval(() => void report(), PROGRESS_EVERY_MS);
+    const timer = setInterval(() => {
+      simulator.marketplace.calls.reset(); // its call log is for tests: keep memory flat
+      void report();
+    }, PROGRESS_EVERY_MS);
     started.push({
       name: 'traffic',
       close: async () => {
