@@ -19,7 +19,7 @@ import { loadConfig } from '../src/shared/config.js';
 import { createLogger } from '../src/shared/logger.js';
 import { openRuntime, type Runtime } from '../src/shared/runtime.js';
 import { encodeStreamEntry, type StreamEvent } from '../src/shared/stream.js';
-import { FAKE_ENDPOINTS, startFakeMarketplace, type Json } from '../test/support/fake-marketplace/index.js';
+import { FAKE_ENDPOINTS, startFakeMarketplace, type Json } from '../src/sandbox/marketplace/index.js';
 import { fakeMarketplaceEnv, orderEvent } from '../test/support/pipeline.js';
 import { provideServices } from '../test/support/services.js';
 

@@ -1,7 +1,7 @@
 /**
  * `npm run demo`: the whole pipeline in under a minute, on this machine alone.
  *
- * Starts the fake marketplace (test/support/fake-marketplace) and the service (ingest + worker,
+ * Starts the fake marketplace (src/sandbox/marketplace) and the service (ingest + worker,
  * as `start` runs them), registers three shops, sends a burst of correctly signed TikTok and
  * Shopee webhooks with duplicates and one bad signature, waits for the worker, and prints a
  * report. Redis and MongoDB are chosen as the test harness chooses them (test/support/services.ts):
@@ -16,7 +16,7 @@ import { loadConfig } from '../src/shared/config.js';
 import { createLogger } from '../src/shared/logger.js';
 import { openRuntime } from '../src/shared/runtime.js';
 import type { Platform } from '../src/shared/stream.js';
-import { FAKE_ENDPOINTS, startFakeMarketplace, type Json } from '../test/support/fake-marketplace/index.js';
+import { FAKE_ENDPOINTS, startFakeMarketplace, type Json } from '../src/sandbox/marketplace/index.js';
 import { fakeMarketplaceEnv } from '../test/support/pipeline.js';
 import { provideServices } from '../test/support/services.js';
 

@@ -8,8 +8,10 @@ import { ingestCommand } from '../ingest/command.js';
 import { reconcileCommand, reconcileRunCommand } from '../reconcile/command.js';
 import type { CommandSpec } from '../shared/command.js';
 import { configCommand } from './config-command.js';
+import { sandboxCommand } from './sandbox-command.js';
 import { shopsAddCommand, shopsListCommand, shopsRemoveCommand } from './shops-command.js';
 import { startCommand } from './start-command.js';
+import { webhookSendCommand } from './webhook-command.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   startCommand,
@@ -22,4 +24,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   shopsListCommand,
   shopsRemoveCommand,
   configCommand,
+  sandboxCommand,
+  webhookSendCommand,
 ];
