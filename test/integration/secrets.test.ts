@@ -94,7 +94,10 @@ interface Setup {
   baseEnv: Record<string, string>;
 }
 
-/** A Redis ACL user with the right password (the default user stays as the harness has it). */
+/**
+ * The test's own keys and database, a fake marketplace that signs with the secret values, and a
+ * Redis ACL user whose password is the right one (the default user stays as the harness has it).
+ */
 async function setup(): Promise<Setup> {
   const env = createTestEnv();
   cleanups.push(() => env.cleanup());
@@ -146,6 +149,30 @@ async function setup(): Promise<Setup> {
       LOG_LEVEL: 'trace',
     },
   };
+}
+
+/**
+ * A TikTok shop at the fake marketplace, registered with `shops add` under the secret tokens; its
+ * access token has expired, so the worker refreshes it (app secret and refresh token on the wire).
+ */
+async function registerShop(s: Setup, env: Record<string, string>) {
+  const expired = new Date(Date.now() - 60_000);
+  const shop = s.fake.addShop('tiktok', {
+    accessToken: SECRETS['shop access token'],
+    refreshToken: SECRETS['shop refresh token'],
+    accessTokenExpiresAt: expired,
+  });
+  const flags = {
+    platform: 'tiktok',
+    'shop-id': shop.shopId,
+    'shop-cipher': shop.shopCipher!,
+    'access-token': SECRETS['shop access token'],
+    'refresh-token': SECRETS['shop refresh token'],
+    'access-token-expires-at': expired.toISOString(),
+  };
+  const add = spawnCli(['shops', 'add', ...Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v])], env);
+  expect(await finish(add)).toBe(0);
+  return { shop, output: add.output() };
 }
 
 /** Asserts that no run's output (nor any served body) holds a secret, naming the run that leaked. */
@@ -219,34 +246,9 @@ describe('no secret in any output', () => {
     const env = { ...s.baseEnv, REDIS_URL: s.redisUrl(SECRETS['Redis password']), MONGO_URL: s.mongoUrl() };
     const outputs: Record<string, string> = {};
 
-    // An expired access token: the worker refreshes it (app secret and refresh token on the wire).
-    const shop = s.fake.addShop('tiktok', {
-      accessToken: SECRETS['shop access token'],
-      refreshToken: SECRETS['shop refresh token'],
-      accessTokenExpiresAt: new Date(Date.now() - 60_000),
-    });
+    const { shop, output } = await registerShop(s, env);
+    outputs['shops add'] = output;
     const [order] = s.fake.seedOrders('tiktok', shop.shopId, 1);
-    const add = spawnCli(
-      [
-        'shops',
-        'add',
-        '--platform',
-        'tiktok',
-        '--shop-id',
-        shop.shopId,
-        '--shop-cipher',
-        shop.shopCipher!,
-        '--access-token',
-        SECRETS['shop access token'],
-        '--refresh-token',
-        SECRETS['shop refresh token'],
-        '--access-token-expires-at',
-        new Date(Date.now() - 60_000).toISOString(),
-      ],
-      env,
-    );
-    expect(await finish(add)).toBe(0);
-    outputs['shops add'] = add.output();
 
     const start = spawnCli(['start'], env);
     const address = (await waitForOutput(start, /listening on (http:\/\/[\w.:-]+)/))[1]!;
