@@ -16,6 +16,7 @@ import {
   type FlagValues,
 } from '../shared/command.js';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
+import { createRedactor, environmentSecrets } from '../shared/redact.js';
 
 export * from '../shared/command.js';
 
@@ -75,11 +76,25 @@ function findCommand(commands: readonly CommandSpec[], argv: readonly string[]) 
   return undefined;
 }
 
+/**
+ * The one way commands print: both streams pass through a redactor that knows the secrets of
+ * the environment (as given, valid or not) and the shapes of credentials (src/shared/redact.ts).
+ */
+export function redactingIo(io: CliIo): CliIo {
+  const redact = createRedactor(environmentSecrets(io.env));
+  return {
+    ...io,
+    stdout: (text) => io.stdout(redact(text)),
+    stderr: (text) => io.stderr(redact(text)),
+  };
+}
+
 export async function dispatch(
   commands: readonly CommandSpec[],
   argv: readonly string[],
-  io: CliIo,
+  rawIo: CliIo,
 ): Promise<number> {
+  const io = redactingIo(rawIo);
   const first = argv[0];
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     (first === undefined ? io.stderr : io.stdout)(helpText(commands));
@@ -135,7 +150,9 @@ export async function dispatch(
       return EXIT_FAILURE;
     }
     if (error instanceof UsageError) return usageFailure(io, command, error);
-    throw error;
+    // Not reported by the command itself: one line, through the redacting output like the rest.
+    io.stderr(`${PROGRAM}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_FAILURE;
   }
 }
 

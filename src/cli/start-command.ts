@@ -12,6 +12,7 @@ import { redactUrl, type Config } from '../shared/config.js';
 import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/logger.js';
 import { enabledPlatforms } from '../shared/marketplaces/registry.js';
+import { configRedactor } from '../shared/redact.js';
 import { openRuntime } from '../shared/runtime.js';
 import {
   EmbeddedUnavailable,
@@ -27,7 +28,7 @@ export const startCommand: CommandSpec = {
   summary: 'run every role in one process: ingest HTTP + worker + reconcile scheduler',
   async run({ config, io }) {
     const configured = config();
-    const logger = createLogger({ level: configured.logLevel });
+    const logger = createLogger({ level: configured.logLevel, redact: configRedactor(configured) });
 
     // Embedded servers stop last, after everything that uses them.
     const embedded: EmbeddedService[] = [];

@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../shared/command.js';
 import { createLogger } from '../shared/logger.js';
+import { configRedactor } from '../shared/redact.js';
 import { openRuntime } from '../shared/runtime.js';
 import { runWorkerRole } from './main.js';
 
@@ -9,7 +10,7 @@ export const workerCommand: CommandSpec = {
   summary: 'run the stream consumer only (fetch details, store in MongoDB, ack)',
   async run({ config }) {
     const settings = config();
-    const logger = createLogger({ level: settings.logLevel });
+    const logger = createLogger({ level: settings.logLevel, redact: configRedactor(settings) });
     const runtime = await openRuntime({ config: settings, logger, role: 'worker' });
     return runWorkerRole(runtime);
   },

@@ -6,7 +6,7 @@ import {
   type CommandContext,
   type CommandSpec,
 } from '../shared/command.js';
-import { resolveRedisUrl } from '../shared/config.js';
+import { redactUrl, resolveRedisUrl } from '../shared/config.js';
 import { isAppError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { closeRedis, createRedis, type Redis } from '../shared/redis.js';
@@ -20,14 +20,19 @@ import {
 
 async function withRedis<T>(ctx: CommandContext, work: (redis: Redis) => Promise<T>): Promise<T> {
   const config = ctx.config();
-  const logger = createLogger({ level: 'error', pretty: false });
+  // Logs go to stderr through the command's (redacting) output: stdout is the answer, maybe JSON.
+  const logger = createLogger({
+    level: 'error',
+    pretty: false,
+    destination: { write: (line: string) => ctx.io.stderr(line) },
+  });
   // Default profile: commands wait for the connection (briefly) instead of failing before it is up.
   const redis = createRedis({ url: resolveRedisUrl(config), name: 'cli', logger });
   try {
     return await work(redis);
   } catch (error) {
     throw new Error(
-      `Redis at ${resolveRedisUrl(config)}: ${error instanceof Error ? error.message : String(error)}`,
+      `Redis at ${redactUrl(resolveRedisUrl(config))}: ${error instanceof Error ? error.message : String(error)}`,
     );
   } finally {
     await closeRedis(redis);

@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../shared/command.js';
 import { createLogger } from '../shared/logger.js';
+import { configRedactor } from '../shared/redact.js';
 import { runIngest } from './main.js';
 
 /** `market-ingest ingest`: the webhook HTTP server only (CONTRACT §1). */
@@ -8,6 +9,6 @@ export const ingestCommand: CommandSpec = {
   summary: 'run the webhook HTTP server only (verify, dedupe, append to the event stream)',
   async run({ config }) {
     const settings = config();
-    return runIngest(settings, createLogger({ level: settings.logLevel }));
+    return runIngest(settings, createLogger({ level: settings.logLevel, redact: configRedactor(settings) }));
   },
 };

@@ -2,6 +2,7 @@
 import { EXIT_FAILURE, EXIT_OK, type CliIo, type CommandSpec, type FlagValues } from '../shared/command.js';
 import { isAppError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
+import { configRedactor } from '../shared/redact.js';
 import { openRuntime } from '../shared/runtime.js';
 import { PLATFORMS, type Platform } from '../shared/stream.js';
 import type { RunMode } from './job.js';
@@ -18,7 +19,7 @@ export const reconcileCommand: CommandSpec = {
   summary: 'run the reconcile scheduler only (RECONCILE_CRON in TIMEZONE)',
   async run({ config }) {
     const settings = config();
-    const logger = createLogger({ level: settings.logLevel });
+    const logger = createLogger({ level: settings.logLevel, redact: configRedactor(settings) });
     return runReconcileRole(await openRuntime({ config: settings, logger, role: 'reconcile' }));
   },
 };
@@ -78,7 +79,11 @@ export const reconcileRunCommand: CommandSpec = {
       return EXIT_FAILURE;
     }
     // Logs go to stderr so a terminal's progress line and a pipe's summary stay readable.
-    const logger = createLogger({ level: io.isTTY ? 'warn' : settings.logLevel, stderr: true });
+    const logger = createLogger({
+      level: io.isTTY ? 'warn' : settings.logLevel,
+      stderr: true,
+      redact: configRedactor(settings),
+    });
     const mode: RunMode =
       f.date !== undefined
         ? { type: 'days', firstDay: f.date, lastDay: f.date }

@@ -227,7 +227,8 @@ export const VARIABLES = [
   {
     name: 'SHUTDOWN_TIMEOUT_MS',
     default: '10000',
-    description: 'longest a graceful shutdown may take before the process exits anyway',
+    description:
+      "how long a graceful shutdown waits for the work in flight (webhooks being answered, the worker's batch, a reconcile page) before the process exits anyway; `worker` allows 2 s and `start` 5 s more to close its connections",
     schema: integer(100, 600_000),
   },
   { name: 'TIKTOK_APP_KEY', description: 'TikTok Shop app key', schema: nonEmpty },

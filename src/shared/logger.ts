@@ -1,11 +1,14 @@
 /**
  * pino factory. JSON lines by default; human-readable output only when stdout is a terminal
- * (never keyed on NODE_ENV). Secrets are redacted wherever they appear in a logged object.
+ * (never keyed on NODE_ENV). Secrets are redacted twice: by key wherever they appear in a logged
+ * object (REDACTED_PATHS), and by value and shape in every finished line (src/shared/redact.ts),
+ * which also catches a secret inside a message or an error's properties (ioredis' `command.args`).
  */
 import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 import type { LogLevel } from './config.js';
+import { createRedactor, type Redactor } from './redact.js';
 
 export type { Logger } from 'pino';
 
@@ -48,6 +51,11 @@ export interface LoggerFactoryOptions {
   pretty?: boolean;
   /** Log to stderr (JSON), keeping stdout for a command's own output. */
   stderr?: boolean;
+  /**
+   * Applied to every line before it is written: roles pass `configRedactor(config)` so the
+   * configured secrets are replaced too. Default: the shape rules only (URL passwords, AUTH).
+   */
+  redact?: Redactor;
 }
 
 export function createLogger(options: LoggerFactoryOptions): Logger {
@@ -57,6 +65,8 @@ export function createLogger(options: LoggerFactoryOptions): Logger {
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    // The finished line, whatever the serializers made of an error: nothing is written unredacted.
+    hooks: { streamWrite: options.redact ?? createRedactor() },
   };
   if (options.destination) return pino(base, options.destination);
   if (options.stderr) return pino(base, pino.destination(2));

@@ -262,24 +262,28 @@ interface EnvExample {
   problems: string[];
 }
 
+/**
+ * Reads the file as `docker run --env-file` does (docker/cli opts/envfile.go): leading
+ * whitespace dropped, `#` lines and blank lines skipped, the value is everything after the first
+ * `=`, verbatim — quotes and trailing spaces stay part of it (compose's env_file would strip them).
+ */
 function parseEnvExample(text: string): EnvExample {
   const assignments: EnvExample['assignments'] = [];
   const problems: string[] = [];
   const lines = text.split('\n');
   lines.forEach((raw, index) => {
-    const line = raw.trim();
+    const line = raw.replace(/^\s+/, '');
     if (line === '' || line.startsWith('#')) return;
     const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
     if (!match) {
       problems.push(`line ${index + 1} is neither a comment nor NAME=value: ${line}`);
       return;
     }
-    const [, name, rawValue] = match as unknown as [string, string, string];
-    const quoted = /^"(.*)"$/.exec(rawValue) ?? /^'(.*)'$/.exec(rawValue);
+    const [, name, value] = match as unknown as [string, string, string];
     const previous = lines[index - 1]?.trim() ?? '';
     assignments.push({
       name,
-      value: quoted ? quoted[1]! : rawValue,
+      value,
       line: index + 1,
       commented: previous.startsWith('#') && previous.length > 1,
     });
@@ -299,6 +303,12 @@ function envExampleProblems(text: string): string[] {
       continue;
     }
     if (!commented) problems.push(`${name} (line ${line}) has no comment line above it`);
+    // What the service receives from `docker run --env-file` must pass the schema as it stands.
+    const parsed = value.trim() === '' ? undefined : spec.schema.safeParse(value);
+    if (parsed && !parsed.success) {
+      const quoted = /^(["']).*\1$/.test(value) ? ' (docker run --env-file keeps the quotes)' : '';
+      problems.push(`${name}=${value} ${parsed.error.issues[0]?.message ?? 'is invalid'}${quoted}`);
+    }
     if (spec.secret && value !== '') problems.push(`${name} is a secret and must be left empty`);
     else if (spec.default !== undefined && value !== spec.default) {
       problems.push(`${name}=${value} does not show the default ${spec.default}`);
@@ -324,6 +334,15 @@ describe('.env.example', () => {
     ).toEqual([...KNOWN].sort());
   });
 
+  it('issue 12 #3: every value parses with the config schema exactly as `docker run --env-file` passes it (no quote stripping)', () => {
+    const { assignments } = parseEnvExample(text);
+    const invalid = assignments.filter(({ name, value }) => {
+      const spec = SPECS.find((s) => s.name === name);
+      return spec !== undefined && value.trim() !== '' && !spec.schema.safeParse(value).success;
+    });
+    expect(invalid.map(({ name, value }) => `${name}=${value}`)).toEqual([]);
+  });
+
   it('is a valid configuration as it stands', () => {
     const env = Object.fromEntries(parseEnvExample(text).assignments.map((a) => [a.name, a.value]));
     expect(configProblems(env)).toEqual([]);
@@ -342,11 +361,14 @@ describe('.env.example', () => {
         '# twice',
         'PORT=8080',
         'export LOG_LEVEL=info',
+        '# quoted, as a shell would want it',
+        'RECONCILE_CRON="0 */6 * * *"',
       ].join('\n'),
     );
     expect(problems).toEqual(
       expect.arrayContaining([
         'line 10 is neither a comment nor NAME=value: export LOG_LEVEL=info',
+        'RECONCILE_CRON="0 */6 * * *" must be a cron expression such as "0 */6 * * *" (docker run --env-file keeps the quotes)',
         'MONGO_DB=other does not show the default market_ingest',
         'TIKTOK_APP_SECRET is a secret and must be left empty',
         'PORT (line 5) has no comment line above it',
