@@ -10,6 +10,7 @@ import type { CommandSpec } from '../shared/command.js';
 import { configCommand } from './config-command.js';
 import { shopsAddCommand, shopsListCommand, shopsRemoveCommand } from './shops-command.js';
 import { startCommand } from './start-command.js';
+import { traceCommand } from './trace-command.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   startCommand,
@@ -21,5 +22,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   shopsAddCommand,
   shopsListCommand,
   shopsRemoveCommand,
+  traceCommand,
   configCommand,
 ];
