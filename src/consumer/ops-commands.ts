@@ -211,7 +211,10 @@ const STREAM_ID = /^\d+-\d+$/;
 
 type SyncFailureLookup = { record: Record<string, unknown> | null } | { unavailable: string };
 
-/** The `sync_failures` document the worker wrote with this dead letter; MongoDB being down is reported, not fatal. */
+/**
+ * The `sync_failures` document the worker wrote with this dead letter (its payload is the entry's,
+ * printed once already); MongoDB being down is reported, not fatal.
+ */
 async function syncFailureOf(ctx: CommandContext, streamId: string | undefined): Promise<SyncFailureLookup> {
   if (!streamId) return { record: null };
   const config = ctx.config();
@@ -226,7 +229,7 @@ async function syncFailureOf(ctx: CommandContext, streamId: string | undefined):
     try {
       const record = await mongo.db
         .collection(COLLECTIONS.syncFailures)
-        .findOne({ stream_id: streamId }, { sort: { failed_at: -1 }, projection: { _id: 0 } });
+        .findOne({ stream_id: streamId }, { sort: { failed_at: -1 }, projection: { _id: 0, payload: 0 } });
       return { record };
     } finally {
       await mongo.close();
