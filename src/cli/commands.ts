@@ -11,6 +11,7 @@ import { configCommand } from './config-command.js';
 import { sandboxCommand } from './sandbox-command.js';
 import { shopsAddCommand, shopsListCommand, shopsRemoveCommand } from './shops-command.js';
 import { startCommand } from './start-command.js';
+import { traceCommand } from './trace-command.js';
 import { webhookSendCommand } from './webhook-command.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -23,6 +24,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   shopsAddCommand,
   shopsListCommand,
   shopsRemoveCommand,
+  traceCommand,
   configCommand,
   sandboxCommand,
   webhookSendCommand,

@@ -1,12 +1,16 @@
 /**
  * `market-ingest shops add | list | remove` (CONTRACT §1): shop credentials in the `shops`
- * collection. Thin: flags are checked here, everything else is the shop store's. `list` never
- * prints a token, only whether each is set and when the access token expires; a malformed shop
- * document is named on stderr (exit 1) while the others are listed.
+ * collection. Flags are checked here per platform (a Shopee shop id is a number; a TikTok shop
+ * needs its cipher, fetched with the access token when not given), everything else is the shop
+ * store's. `list` never prints a token, only whether each is set, when the access token expires
+ * and what that means; a malformed shop document is named on stderr (exit 1) while the others
+ * are listed.
  */
-import { resolveMongoUrl } from '../shared/config.js';
+import { resolveMongoUrl, type Config, type TikTokConfig } from '../shared/config.js';
 import { isAppError } from '../shared/errors.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { createTikTokClient, type TikTokAuthorizedShop } from '../shared/marketplaces/tiktok/client.js';
+import type { RateLimiter } from '../shared/marketplaces/types.js';
 import { connectMongo, ensureIndexes } from '../shared/mongo.js';
 import { createShopStore, type PublicShop, type ShopStore } from '../shared/store/shops.js';
 import { PLATFORMS, type Platform } from '../shared/stream.js';
@@ -26,6 +30,17 @@ function platformProblem(flags: FlagValues): string | undefined {
   if (platform === undefined) return '--platform is required';
   if (!(PLATFORMS as readonly string[]).includes(platform)) {
     return `--platform must be one of ${PLATFORMS.join(', ')} (got "${platform}")`;
+  }
+  return undefined;
+}
+
+/** Shopee shop ids are numbers (int64 in its API): anything else would fail every call. */
+const SHOPEE_SHOP_ID = /^\d{1,20}$/;
+
+function shopIdProblem(flags: FlagValues): string | undefined {
+  const shopId = text(flags, 'shop-id');
+  if (text(flags, 'platform') === 'shopee' && shopId && !SHOPEE_SHOP_ID.test(shopId)) {
+    return `--shop-id of a Shopee shop is its number, digits only (got "${shopId}")`;
   }
   return undefined;
 }
@@ -55,7 +70,7 @@ export function parseIsoDate(value: string): Date | undefined {
 async function withShopStore(
   ctx: CommandContext,
   commandName: string,
-  work: (store: ShopStore, encrypted: boolean) => Promise<number>,
+  work: (store: ShopStore, encrypted: boolean, logger: Logger) => Promise<number>,
 ): Promise<number> {
   const config = ctx.config();
   const logger = createLogger({
@@ -74,7 +89,7 @@ async function withShopStore(
     try {
       await ensureIndexes(mongo.db);
       const store = createShopStore({ db: mongo.db, encryptionKey: config.tokenEncryptionKey });
-      return await work(store, config.tokenEncryptionKey !== undefined);
+      return await work(store, config.tokenEncryptionKey !== undefined, logger);
     } finally {
       await mongo.close();
     }
@@ -90,11 +105,96 @@ const shopKeyOptions = {
   'shop-id': { type: 'string' },
 } as const;
 
+/** One call from the command line: the shared per-shop budget (Redis) is not worth a connection. */
+const UNMETERED: RateLimiter = { acquire: () => Promise.resolve(), penalize: () => Promise.resolve() };
+
+async function fetchAuthorizedShops(
+  config: Readonly<Config>,
+  tiktok: TikTokConfig,
+  deps: { store: ShopStore; logger: Logger },
+  accessToken: string,
+): Promise<TikTokAuthorizedShop[]> {
+  const client = createTikTokClient({
+    ...tiktok,
+    limiter: UNMETERED,
+    tokens: deps.store,
+    logger: deps.logger,
+    timeoutMs: config.marketplaceTimeoutMs,
+    maxAttempts: config.marketplaceMaxAttempts,
+    detailBatchSize: config.detailBatchSize,
+  });
+  try {
+    return await client.getAuthorizedShops(accessToken);
+  } finally {
+    await client.close();
+  }
+}
+
+/** The cipher to store (undefined keeps the stored one), or why the shop cannot be added. */
+type CipherChoice = { cipher: string | undefined; name?: string; note?: string } | { problem: string };
+
+/**
+ * A TikTok shop's calls all carry its shop_cipher; without one the shop fails hours later, in
+ * reconcile. Given, or already stored, it is used; otherwise it is asked of TikTok with the
+ * access token (Get Authorized Shops lists the grant's shops with their ciphers).
+ */
+async function tiktokCipher(
+  ctx: CommandContext,
+  deps: { store: ShopStore; logger: Logger },
+  shopId: string,
+  accessToken: string,
+): Promise<CipherChoice> {
+  const given = text(ctx.flags, 'shop-cipher');
+  if (given !== undefined) return { cipher: given };
+  const stored = (await deps.store.listPublic({ platform: 'tiktok' })).shops.find(
+    (s) => s.shop_id === shopId,
+  );
+  if (stored?.shop_cipher) return { cipher: undefined };
+  const config = ctx.config();
+  if (!config.tiktok) {
+    return {
+      problem:
+        'a TikTok shop needs --shop-cipher (it can be fetched with the access token, but TIKTOK_APP_KEY and TIKTOK_APP_SECRET are not set)',
+    };
+  }
+  let granted: TikTokAuthorizedShop[];
+  try {
+    granted = await fetchAuthorizedShops(config, config.tiktok, deps, accessToken);
+  } catch (error) {
+    if (!isAppError(error)) throw error;
+    return { problem: `could not fetch the shop cipher from TikTok (${error.message}); give --shop-cipher` };
+  }
+  const shop = granted.find((s) => s.id === shopId);
+  if (!shop) {
+    const covered = granted.map((s) => s.id).join(', ') || 'none';
+    return {
+      problem: `the access token does not authorize TikTok shop ${shopId} (it authorizes: ${covered}); check --shop-id, or give --shop-cipher`,
+    };
+  }
+  return { cipher: shop.cipher, name: shop.name, note: "shop cipher fetched from TikTok's authorized shops" };
+}
+
+/** Without a refresh token nothing can renew the access token: say when the shop will stop. */
+function noRefreshTokenWarning(shop: PublicShop): string {
+  const expires = shop.access_token_expires_at;
+  const when = expires
+    ? `at ${expires.toISOString()}`
+    : shop.platform === 'shopee'
+      ? 'Shopee access tokens last about 4 hours'
+      : 'TikTok access tokens last about 7 days';
+  return (
+    `market-ingest shops add: warning: no refresh token, so the access token cannot be renewed: ` +
+    `${shop.platform} shop ${shop.shop_id} stops syncing when it expires (${when}). ` +
+    'Add it again with --refresh-token.\n'
+  );
+}
+
 export const shopsAddCommand: CommandSpec = {
   name: 'shops add',
   usage:
     '--platform P --shop-id ID --access-token T [--refresh-token R] [--access-token-expires-at ISO] [--shop-cipher C] [--name N]',
-  summary: "add a shop's credentials, or replace them (reactivates a deauthorized shop)",
+  summary:
+    "add a shop's credentials, or replace them (reactivates a deauthorized shop); a TikTok shop's cipher is fetched when not given",
   options: {
     ...shopKeyOptions,
     'access-token': { type: 'string' },
@@ -104,7 +204,8 @@ export const shopsAddCommand: CommandSpec = {
     name: { type: 'string' },
   },
   validate(flags) {
-    const problem = platformProblem(flags) ?? requiredProblem(flags, ['shop-id', 'access-token']);
+    const problem =
+      platformProblem(flags) ?? requiredProblem(flags, ['shop-id', 'access-token']) ?? shopIdProblem(flags);
     if (problem) return problem;
     for (const name of ['refresh-token', 'shop-cipher', 'name']) {
       if (text(flags, name) === '') return `--${name} must not be empty`;
@@ -120,20 +221,31 @@ export const shopsAddCommand: CommandSpec = {
     const expires = text(flags, 'access-token-expires-at');
     const platform = text(flags, 'platform') as Platform;
     const shopId = text(flags, 'shop-id')!;
-    return withShopStore(ctx, 'shops add', async (store, encrypted) => {
-      const { created } = await store.upsert({
+    const accessToken = text(flags, 'access-token')!;
+    return withShopStore(ctx, 'shops add', async (store, encrypted, logger) => {
+      const choice =
+        platform === 'tiktok'
+          ? await tiktokCipher(ctx, { store, logger }, shopId, accessToken)
+          : { cipher: text(flags, 'shop-cipher') };
+      if ('problem' in choice) {
+        ctx.io.stderr(`market-ingest shops add: ${choice.problem}\n`);
+        return EXIT_FAILURE;
+      }
+      const { shop, created } = await store.upsert({
         platform,
         shop_id: shopId,
-        access_token: text(flags, 'access-token')!,
+        access_token: accessToken,
         refresh_token: text(flags, 'refresh-token'),
         access_token_expires_at: expires === undefined ? undefined : parseIsoDate(expires),
-        shop_cipher: text(flags, 'shop-cipher'),
-        name: text(flags, 'name'),
+        shop_cipher: choice.cipher,
+        name: text(flags, 'name') ?? choice.name,
       });
       const storage = encrypted
         ? 'tokens encrypted at rest'
         : 'tokens stored unencrypted: set TOKEN_ENCRYPTION_KEY to encrypt them';
       ctx.io.stdout(`${created ? 'added' : 'updated'} ${platform} shop ${shopId} (${storage})\n`);
+      if (choice.note) ctx.io.stdout(`${choice.note}\n`);
+      if (!shop.has_refresh_token) ctx.io.stderr(noRefreshTokenWarning(shop));
       return EXIT_OK;
     });
   },
@@ -142,13 +254,17 @@ export const shopsAddCommand: CommandSpec = {
 export const shopsListCommand: CommandSpec = {
   name: 'shops list',
   usage: '[--json]',
-  summary: 'list shops: status, name, whether tokens are set and when they expire (never the tokens)',
+  summary:
+    'list shops: status, name, whether tokens are set, when the access token expires and what that means (never the tokens)',
   options: { json: { type: 'boolean' } },
   run(ctx) {
     return withShopStore(ctx, 'shops list', async (store) => {
       const { shops, unreadable } = await store.listPublic();
-      if (ctx.flags.json) ctx.io.stdout(`${JSON.stringify(shops, null, 2)}\n`);
-      else if (shops.length > 0 || unreadable.length === 0) ctx.io.stdout(table(shops, new Date()));
+      const now = new Date();
+      if (ctx.flags.json) {
+        const withState = shops.map((shop) => ({ ...shop, token_state: tokenState(shop, now) }));
+        ctx.io.stdout(`${JSON.stringify(withState, null, 2)}\n`);
+      } else if (shops.length > 0 || unreadable.length === 0) ctx.io.stdout(table(shops, now));
       // A malformed document does not hide the others; it is named, and the exit code says so.
       for (const { error } of unreadable) {
         ctx.io.stderr(`market-ingest shops list: skipped: ${error.message}\n`);
@@ -186,9 +302,10 @@ function table(shops: readonly PublicShop[], now: Date): string {
     shop.status,
     shop.name ?? '-',
     shop.has_access_token ? 'set' : 'missing',
-    expiry(shop.access_token_expires_at, now),
+    expiry(shop.access_token_expires_at),
     shop.has_refresh_token ? 'set' : '-',
     shop.shop_cipher ? 'set' : '-',
+    tokenNote(shop, now),
   ]);
   const header = [
     'PLATFORM',
@@ -199,6 +316,7 @@ function table(shops: readonly PublicShop[], now: Date): string {
     'EXPIRES',
     'REFRESH_TOKEN',
     'CIPHER',
+    'TOKEN',
   ];
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
   return [header, ...rows]
@@ -212,7 +330,39 @@ function table(shops: readonly PublicShop[], now: Date): string {
     .join('');
 }
 
-function expiry(expiresAt: Date | null, now: Date): string {
-  if (expiresAt === null) return '-';
-  return `${expiresAt.toISOString()}${expiresAt.getTime() <= now.getTime() ? ' (expired)' : ''}`;
+function expiry(expiresAt: Date | null): string {
+  return expiresAt === null ? '-' : expiresAt.toISOString();
+}
+
+/** Within this long of its expiry an access token is "expiring": one without a refresh token needs attention. */
+const EXPIRING_SOON_MS = 24 * 3_600_000;
+
+export type TokenState = 'ok' | 'expiring' | 'expired' | 'unknown';
+
+export function tokenState(shop: PublicShop, now: Date): TokenState {
+  const expires = shop.access_token_expires_at;
+  if (expires === null) return 'unknown';
+  const left = expires.getTime() - now.getTime();
+  if (left <= 0) return 'expired';
+  return left <= EXPIRING_SOON_MS ? 'expiring' : 'ok';
+}
+
+function hoursOrMinutes(ms: number): string {
+  return ms < 3_600_000 ? `${Math.ceil(ms / 60_000)}m` : `${(ms / 3_600_000).toFixed(1)}h`;
+}
+
+/** What the token's expiry means for syncing: with a refresh token the worker renews it itself. */
+function tokenNote(shop: PublicShop, now: Date): string {
+  const renewable = shop.has_refresh_token;
+  const left = (shop.access_token_expires_at?.getTime() ?? 0) - now.getTime();
+  switch (tokenState(shop, now)) {
+    case 'unknown':
+      return renewable ? 'expiry unknown' : 'expiry unknown, no refresh token';
+    case 'expired':
+      return renewable ? 'expired (renewed on next use)' : 'EXPIRED, no refresh token: add the shop again';
+    case 'expiring':
+      return `expires in ${hoursOrMinutes(left)}${renewable ? ' (renewed on use)' : ', no refresh token'}`;
+    case 'ok':
+      return 'ok';
+  }
 }

@@ -1,7 +1,12 @@
 /**
  * The ingest HTTP app as a function of its dependencies (no listening, no process handling):
  * webhook routes, health and readiness, metrics, and one error mapping to CONTRACT §3 bodies.
+ * Every answer carries `x-request-id` (CONTRACT §3 v2), and log lines about a request carry it
+ * as `reqId`.
  */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -84,6 +89,19 @@ const DEFAULT_MESSAGE_5XX = 'service unavailable, retry later';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
+export const REQUEST_ID_HEADER = 'x-request-id';
+/** What an incoming id may look like to be kept: short, and nothing that could split a header or a log line. */
+const SANE_REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * The sender's (or its proxy's) `x-request-id` when it looks sane, so one id follows the request
+ * across systems; otherwise a new UUID, unique across replicas (Fastify's default is a counter).
+ */
+export function requestIdOf(request: IncomingMessage): string {
+  const incoming = request.headers[REQUEST_ID_HEADER];
+  return typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
 const INTERNAL: ErrorAnswer = { status: 500, code: 'ERR_INTERNAL', message: 'internal error' };
 
 /** Our codes keep their message; Fastify's own 4xx get a fixed one; 5xx never carry detail. */
@@ -129,6 +147,9 @@ export function buildIngestApp(deps: IngestDeps): FastifyInstance {
     // No per-request child logger (a pino child with its redaction per request, ~1% of CPU in
     // the profile): nothing logs through request.log on the hot path; failures log request.id.
     childLoggerFactory: (parent) => parent,
+    // genReqId reads and checks the header itself; Fastify's requestIdHeader would take any value.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     trustProxy: config.trustProxy,
     // While closing, a request that still arrives on an open keep-alive connection is served
     // (Redis closes after HTTP) and answered with Connection: close, rather than getting
@@ -137,9 +158,19 @@ export function buildIngestApp(deps: IngestDeps): FastifyInstance {
     // A webhook is small; a client that takes longer than this to send one is not a marketplace.
     requestTimeout: REQUEST_TIMEOUT_MS,
     bodyLimit: config.bodyLimitBytes,
-    frameworkErrors: (error, _request, reply) => {
-      void sendError(reply, toErrorAnswer(error, config.bodyLimitBytes));
+    frameworkErrors: (error, request, reply) => {
+      // Raised before any hook ran (a malformed URL): the header is set here instead.
+      void sendError(
+        reply.header(REQUEST_ID_HEADER, request.id),
+        toErrorAnswer(error, config.bodyLimitBytes),
+      );
     },
+  });
+
+  // The first hook of every route (and of 404s), so rejections by later hooks carry it too.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+    done();
   });
 
   app.setErrorHandler((error, request, reply) => {

@@ -55,8 +55,9 @@ declare module 'fastify' {
   }
 }
 
-// The three success answers, serialised once.
-const ACCEPTED = JSON.stringify({ ok: true });
+// The success answers, serialised once; a stored event's answer names its stream entry (CONTRACT §3).
+// Stream ids are digits and a dash: nothing in one needs escaping.
+const accepted = (id: string) => `{"ok":true,"id":"${id}"}`;
 const DUPLICATE = JSON.stringify({ ok: true, duplicate: true });
 const IGNORED = JSON.stringify({ ok: true, ignored: true });
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -197,6 +198,7 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
         // Never the header value or the secret: which platform, which shop (if the body says), why.
         log.warn(
           {
+            reqId: request.id,
             platform,
             shop_id: peekShopId(rawBody),
             ip: request.ip,
@@ -213,7 +215,12 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       } catch (error) {
         // Signed by the marketplace yet not what we expect: our schema may be behind theirs.
         log.warn(
-          { platform, shop_id: peekShopId(rawBody), reason: error instanceof Error ? error.message : '' },
+          {
+            reqId: request.id,
+            platform,
+            shop_id: peekShopId(rawBody),
+            reason: error instanceof Error ? error.message : '',
+          },
           'verified webhook rejected as malformed',
         );
         throw error;
@@ -221,7 +228,10 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       if (!outcome.handled) {
         metrics.countWebhook(platform, 'ignored');
         if (log.isLevelEnabled('debug'))
-          log.debug({ platform, shop_id: outcome.shopId, event_type: outcome.eventType }, 'webhook ignored');
+          log.debug(
+            { reqId: request.id, platform, shop_id: outcome.shopId, event_type: outcome.eventType },
+            'webhook ignored',
+          );
         return reply.type(JSON_TYPE).send(IGNORED);
       }
 
@@ -234,6 +244,7 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       } catch (error) {
         metrics.countAppendFailure(platform);
         warnAppendFailure({
+          reqId: request.id,
           platform,
           shop_id: outcome.event.shop_id,
           event_id: outcome.event.event_id,
@@ -243,17 +254,28 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       }
       if (result.status === 'full') {
         metrics.countBacklogFull(platform);
-        warnBacklogFull({ platform, shop_id: outcome.event.shop_id, event_id: outcome.event.event_id });
+        warnBacklogFull({
+          reqId: request.id,
+          platform,
+          shop_id: outcome.event.shop_id,
+          event_id: outcome.event.event_id,
+        });
         throw new AppError('ERR_BACKLOG_FULL', 'event backlog full, retry later');
       }
       const duplicate = result.status === 'duplicate';
       metrics.countWebhook(platform, duplicate ? 'duplicate' : 'accepted');
       if (log.isLevelEnabled('debug'))
         log.debug(
-          { platform, shop_id: outcome.event.shop_id, event_id: outcome.event.event_id, ...result },
+          {
+            reqId: request.id,
+            platform,
+            shop_id: outcome.event.shop_id,
+            event_id: outcome.event.event_id,
+            ...result,
+          },
           'webhook stored',
         );
-      return reply.type(JSON_TYPE).send(duplicate ? DUPLICATE : ACCEPTED);
+      return reply.type(JSON_TYPE).send(result.status === 'stored' ? accepted(result.id) : DUPLICATE);
     };
 
     app.post(`/webhooks/${platform}`, { config, bodyLimit: options.bodyLimitBytes, handler: receive });

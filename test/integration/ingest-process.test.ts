@@ -120,7 +120,7 @@ describe('market-ingest ingest (process)', () => {
       headers: { 'content-type': 'application/json', authorization: first.signature },
       body: first.body,
     });
-    expect(await response.json()).toEqual({ ok: true });
+    expect(await response.json()).toEqual({ ok: true, id: expect.stringMatching(/^\d+-\d+$/) as unknown });
 
     const second = signedOrder('p-2');
     const slow = await startSlowRequest(ingest.address, second.body, second.signature);
@@ -131,7 +131,7 @@ describe('market-ingest ingest (process)', () => {
     // ...but the one in flight completes and is stored.
     const answer = await slow.finish();
     expect(answer).toMatch(/^HTTP\/1\.1 200/);
-    expect(answer).toContain('{"ok":true}');
+    expect(answer).toContain('{"ok":true,"id":"');
 
     expect(await ingest.exited).toBe(0);
     expect(ingest.logs.some((l) => l.msg === 'shut down cleanly')).toBe(true);

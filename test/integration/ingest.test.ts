@@ -25,6 +25,8 @@ const RECEIVED_AT = 1_732_182_600_123;
 /** The whole 503 body: no Redis error text reaches the marketplace. */
 const UNAVAILABLE = { error: { code: 'ERR_UNAVAILABLE', message: 'service unavailable, retry later' } };
 const BACKLOG_FULL = { error: { code: 'ERR_BACKLOG_FULL', message: 'event backlog full, retry later' } };
+/** The 200 of a stored event: it names the stream entry (CONTRACT §3 v2). */
+const STORED = { ok: true, id: expect.stringMatching(/^\d+-\d+$/) as unknown };
 
 const FIXTURES = new URL('../fixtures/webhooks/', import.meta.url);
 const fixture = (path: string): Buffer => readFileSync(new URL(path, FIXTURES));
@@ -158,9 +160,9 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
     const answer = await t.post('/webhooks/tiktok', body, { authorization: signTikTok(body) });
 
     expect(answer).toMatchObject({ status: 200, body: { ok: true } });
-    expect(answer.body).toEqual({ ok: true });
     const entries = await t.entries();
     expect(entries).toHaveLength(1);
+    expect(answer.body).toEqual({ ok: true, id: entries[0]![0] });
     const fields = entries[0]![1];
     expect(Object.keys(fieldsToRecord(fields)).sort()).toEqual([...ENTRY_FIELDS].sort());
     expect(decodeStreamEntry(fields)).toEqual({
@@ -190,7 +192,7 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
     });
 
     expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({ ok: true });
+    expect(answer.body).toEqual(STORED);
     const entries = await t.entries();
     expect(entries).toHaveLength(1);
     expect(Object.keys(fieldsToRecord(entries[0]![1])).sort()).toEqual([...ENTRY_FIELDS].sort());
@@ -232,7 +234,7 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
       authorization: signShopee(`${t.url}/webhooks/shopee`, body),
     });
 
-    expect(answer.body).toEqual({ ok: true }); // was {"ok":true,"ignored":true}: nothing stored
+    expect(answer.body).toEqual(STORED); // was {"ok":true,"ignored":true}: nothing stored
     const entries = await t.entries();
     expect(entries.map(([, fields]) => decodeStreamEntry(fields))).toEqual([
       expect.objectContaining({
@@ -295,7 +297,7 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
     const first = await t.post('/webhooks/tiktok', body, headers);
     const second = await t.post('/webhooks/tiktok', body, headers);
 
-    expect(first.body).toEqual({ ok: true });
+    expect(first.body).toEqual(STORED);
     expect(second).toMatchObject({ status: 200, body: { ok: true, duplicate: true } });
     expect(await t.entries()).toHaveLength(1);
   });
@@ -332,7 +334,14 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
       ),
     ]);
 
-    expect(answers.map((a) => a.body)).toEqual(answers.map(() => ({ ok: true })));
+    expect(answers.map((a) => a.body)).toEqual(answers.map(() => STORED));
+    // Each answer names its own entry, though they were stored by one script call.
+    const idByPayload = new Map(
+      (await t.entries()).map(([id, fields]) => [fieldsToRecord(fields).payload, id]),
+    );
+    [...tiktokBodies, ...shopeeBodies].forEach((body, i) =>
+      expect((answers[i]!.body as { id: string }).id).toBe(idByPayload.get(body)),
+    );
     const stored = (await t.entries()).map(([, fields]) => decodeStreamEntry(fields));
     expect(stored).toHaveLength(50);
     const byPayload = new Map(stored.map((event) => [event.payload, event]));
@@ -346,6 +355,53 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
         version: 1700000000 + i,
       }),
     );
+  });
+
+  it('every answer carries x-request-id: a sane incoming one is kept, else a new one; log lines carry it', async () => {
+    const t = await startApp(TIKTOK);
+    const body = tiktokOrder('rid-1');
+    const send = (headers: Record<string, string>, path = '/webhooks/tiktok') =>
+      fetch(`${t.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
+
+    const kept = await send({ authorization: signTikTok(body), 'x-request-id': 'edge-7f3a.42:1' });
+    expect(kept.status).toBe(200);
+    expect(kept.headers.get('x-request-id')).toBe('edge-7f3a.42:1');
+
+    const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    const rejected = await send({
+      authorization: 'f'.repeat(64),
+      'x-request-id': 'has spaces; and="quotes"',
+    });
+    expect(rejected.status).toBe(401);
+    const generated = rejected.headers.get('x-request-id');
+    expect(generated).toMatch(UUID);
+    const rejection = t.logs.lines.find((line) => line.msg === 'webhook signature rejected');
+    expect(rejection).toMatchObject({ reqId: generated });
+
+    const tooLong = await send({ 'x-request-id': 'a'.repeat(129) }, '/nowhere');
+    expect(tooLong.status).toBe(404);
+    expect(tooLong.headers.get('x-request-id')).toMatch(UUID);
+    const others = await Promise.all([
+      fetch(`${t.url}/healthz`),
+      fetch(`${t.url}/metrics`),
+      send({ authorization: signTikTok(body) }, '/webhooks/shopee'),
+      fetch(`${t.url}/webhooks/tiktok`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body }),
+    ]);
+    expect(others.map((r) => r.status)).toEqual([200, 200, 404, 415]);
+    const ids = others.map((r) => r.headers.get('x-request-id'));
+    for (const id of ids) expect(id).toMatch(UUID);
+    expect(new Set(ids).size).toBe(ids.length);
+    // A URL Fastify cannot decode is refused before any hook runs: it carries an id too.
+    const badUrl = await rawRequest(
+      t.url,
+      'POST /webhooks/%E0%A4%A HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
+    );
+    expect(badUrl).toMatch(/^HTTP\/1\.1 400/);
+    expect(badUrl).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/i);
   });
 
   it('a verified type we do not handle is answered ignored and not enqueued', async () => {
@@ -505,7 +561,7 @@ describe('POST /webhooks/tiktok and /webhooks/shopee', () => {
 
     await t.inspect.del(t.env.config.streamKey);
     const retried = await t.post('/webhooks/tiktok', body, headers);
-    expect(retried.body).toEqual({ ok: true });
+    expect(retried.body).toEqual(STORED);
     expect(await t.entries()).toHaveLength(1);
   });
 });
@@ -648,7 +704,7 @@ describe('Redis unreachable', () => {
     await untilReady(t.url);
     expect(await inspect.exists(dedupeKey(t.env.config.streamKey, 'tiktok', 'outage-1'))).toBe(0);
     const after = await t.post('/webhooks/tiktok', body, headers);
-    expect(after.body).toEqual({ ok: true });
+    expect(after.body).toEqual(STORED);
     expect(await inspect.xlen(t.env.config.streamKey)).toBe(1);
     await inspect.del(t.env.config.streamKey, dedupeKey(t.env.config.streamKey, 'tiktok', 'outage-1'));
   });
@@ -778,9 +834,9 @@ describe('hostile input', () => {
     expect(await t.entries()).toHaveLength(0);
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
     const valid = tiktokOrder('after-fuzz');
-    expect((await t.post('/webhooks/tiktok', valid, { authorization: signTikTok(valid) })).body).toEqual({
-      ok: true,
-    });
+    expect((await t.post('/webhooks/tiktok', valid, { authorization: signTikTok(valid) })).body).toEqual(
+      STORED,
+    );
   });
 });
 

@@ -2,6 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { formatPending } from '../../src/consumer/ops-commands.js';
 import {
+  consumerState,
+  findDeadLetters,
+  INACTIVE_CONSUMER_MS,
   listDeadLetters,
   pendingSummary,
   purgeDeadLetters,
@@ -79,6 +82,52 @@ describe('pending summary', () => {
   });
 });
 
+describe('pending: consumers idle for long', () => {
+  it('marks a consumer holding entries past twice CLAIM_IDLE_MS as stalled', async () => {
+    const { streamKey, consumerGroup } = env.config;
+    await ensureConsumerGroup(redis, streamKey, consumerGroup);
+    await redis.xadd(streamKey, '*', ...encodeStreamEntry(event('s1', 'o1')));
+    await redis.xreadgroup('GROUP', consumerGroup, 'gone-worker', 'COUNT', 1, 'STREAMS', streamKey, '>');
+    const config = { ...env.config, claimIdleMs: 20 };
+
+    let summary = await pendingSummary(redis, config);
+    while (summary.consumers[0]!.idleMs <= 40) {
+      await new Promise((r) => setTimeout(r, 10));
+      summary = await pendingSummary(redis, config);
+    }
+
+    expect(summary.consumers).toEqual([expect.objectContaining({ name: 'gone-worker', state: 'stalled' })]);
+    expect(formatPending(summary)).toMatch(
+      /gone-worker {2}pending 1 .*\(stalled\? its entries will be reclaimed\)/,
+    );
+    // Within CLAIM_IDLE_MS the same consumer is just working.
+    expect((await pendingSummary(redis, env.config)).consumers[0]!.state).toBe('active');
+  });
+
+  it('calls a consumer silent for an hour with nothing pending inactive', () => {
+    const claimIdleMs = 60_000;
+    expect(consumerState({ pending: 0, idleMs: INACTIVE_CONSUMER_MS }, claimIdleMs)).toBe('inactive');
+    expect(consumerState({ pending: 0, idleMs: INACTIVE_CONSUMER_MS - 1 }, claimIdleMs)).toBe('active');
+    expect(consumerState({ pending: 2, idleMs: 2 * claimIdleMs + 1 }, claimIdleMs)).toBe('stalled');
+    expect(consumerState({ pending: 2, idleMs: 2 * claimIdleMs }, claimIdleMs)).toBe('active');
+    const text = formatPending({
+      stream: 's',
+      group: 'g',
+      groupExists: true,
+      streamLength: 0,
+      lag: 0,
+      pending: 0,
+      consumers: [{ name: 'old-1', pending: 0, idleMs: 3 * INACTIVE_CONSUMER_MS, state: 'inactive' }],
+      oldestIdleMs: null,
+      sampled: 0,
+      topShops: [],
+      deliveries: {},
+      retries: { waiting: 0, nextDueInMs: null, byLastError: {} },
+    });
+    expect(text).toContain('old-1  pending 0  idle 3.0h  (inactive)');
+  });
+});
+
 describe('dead-letter stream', () => {
   async function addDead(entityId: string): Promise<string> {
     return (await redis.xadd(
@@ -101,6 +150,49 @@ describe('dead-letter stream', () => {
     const listed = await listDeadLetters(redis, env.config, 10);
     expect(listed.map((e) => e.fields.entity_id)).toEqual(['o1', 'o2']);
     expect(listed[0]?.fields).toMatchObject({ error_code: 'ERR_MARKETPLACE_TRANSIENT', deliveries: '5' });
+  });
+
+  it('finds dead letters by code, platform, shop, kind and dead_at, saying how many match of how many', async () => {
+    const add = (shopId: string, code: string, deadAt: number) =>
+      redis.xadd(
+        env.config.deadLetterStreamKey,
+        '*',
+        ...encodeStreamEntry(event(shopId, `o-${shopId}-${deadAt}`)),
+        ...encodeDeadLetterInfo({
+          original_id: '1-0',
+          deliveries: 1,
+          error_code: code,
+          error_message: 'x',
+          dead_at: deadAt,
+        }),
+      );
+    await add('s1', 'ERR_SHOP_UNKNOWN', 1_000);
+    await add('s2', 'ERR_SHOP_UNKNOWN', 2_000);
+    await add('s1', 'ERR_MAPPING', 3_000);
+    await add('s1', 'ERR_SHOP_UNKNOWN', 4_000);
+
+    const byCode = await findDeadLetters(redis, env.config, 1, { code: 'ERR_SHOP_UNKNOWN' });
+    expect(byCode).toMatchObject({ matched: 3, total: 4 });
+    expect(byCode.entries.map((e) => e.fields.dead_at)).toEqual(['1000']);
+    const narrow = await findDeadLetters(redis, env.config, 10, {
+      code: 'ERR_SHOP_UNKNOWN',
+      platform: 'tiktok',
+      shopId: 's1',
+      kind: 'order',
+      since: new Date(2_000),
+    });
+    expect(narrow.entries.map((e) => e.fields.dead_at)).toEqual(['4000']);
+    expect(await findDeadLetters(redis, env.config, 10, { kind: 'return' })).toMatchObject({ matched: 0 });
+    expect(await findDeadLetters(redis, env.config, 2)).toMatchObject({ matched: 4, total: 4 });
+
+    const replayed = await replayDeadLetters(redis, env.config, {
+      matching: { shopId: 's1', since: new Date(2_000) },
+    });
+    expect(replayed.replayed).toHaveLength(2);
+    expect((await listDeadLetters(redis, env.config, 10)).map((e) => e.fields.dead_at)).toEqual([
+      '1000',
+      '2000',
+    ]);
   });
 
   it('replays chosen entries back into the event stream as source=replay and removes them', async () => {
@@ -180,9 +272,12 @@ describe('dead-letter stream', () => {
     const cut = new Date();
     await new Promise((r) => setTimeout(r, 5));
     await addDead('new');
-    expect(await purgeDeadLetters(redis, env.config, cut)).toBe(1);
+    expect(await purgeDeadLetters(redis, env.config, { before: cut }, { dryRun: true })).toBe(1);
+    expect(await redis.xlen(env.config.deadLetterStreamKey)).toBe(2);
+    expect(await purgeDeadLetters(redis, env.config, { before: cut })).toBe(1);
     expect((await listDeadLetters(redis, env.config, 10)).map((e) => e.fields.entity_id)).toEqual(['new']);
-    expect(await purgeDeadLetters(redis, env.config)).toBe(1);
+    expect(await purgeDeadLetters(redis, env.config, 'all', { dryRun: true })).toBe(1);
+    expect(await purgeDeadLetters(redis, env.config, 'all')).toBe(1);
     expect(await redis.xlen(env.config.deadLetterStreamKey)).toBe(0);
   });
 });

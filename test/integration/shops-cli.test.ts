@@ -12,6 +12,12 @@ import { parseIsoDate } from '../../src/cli/shops-command.js';
 import { COLLECTIONS } from '../../src/shared/mongo.js';
 import { createShopStore } from '../../src/shared/store/shops.js';
 import { createTestEnv, type TestEnv } from '../support/context.js';
+import {
+  startFakeMarketplace,
+  TIKTOK_ENDPOINTS,
+  type FakeMarketplace,
+} from '../support/fake-marketplace/index.js';
+import { fakeMarketplaceEnv } from '../support/pipeline.js';
 
 const ACCESS = 'ROW_cli_access_token_abcdef';
 const REFRESH = 'ROW_cli_refresh_token_uvwxyz';
@@ -256,13 +262,175 @@ describe('shops CLI', () => {
         env: { PATH: process.env.PATH, ...baseEnv() },
         timeout: 20_000,
       });
-    const added = run(['shops', 'add', '--platform', 'shopee', '--shop-id', '9', '--access-token', ACCESS]);
+    const added = run([
+      'shops',
+      'add',
+      '--platform',
+      'shopee',
+      '--shop-id',
+      '9',
+      '--access-token',
+      ACCESS,
+      '--refresh-token',
+      REFRESH,
+    ]);
     expect(added.stderr).toBe('');
     expect(added.status).toBe(0);
     const listed = run(['shops', 'list']);
     expect(listed.status).toBe(0);
     expect(listed.stdout).toMatch(/shopee\s+9\s+active/);
     expect(listed.stdout).not.toContain(ACCESS);
+  });
+});
+
+describe('shops add checks each platform (issue 12 #6)', () => {
+  let fake: FakeMarketplace;
+  beforeEach(async () => {
+    fake = await startFakeMarketplace({ seed: 12 });
+  });
+  afterEach(async () => {
+    await fake.close();
+  });
+
+  async function storedShops() {
+    const { db } = await env.mongo();
+    return db
+      .collection(COLLECTIONS.shops)
+      .find({}, { projection: { _id: 0 } })
+      .toArray();
+  }
+
+  it('issue 12 #6: a Shopee shop id that is not a number ("abc") is refused with exit 2 and nothing is stored', async () => {
+    const refused = await cli([
+      'shops',
+      'add',
+      '--platform',
+      'shopee',
+      '--shop-id',
+      'abc',
+      '--access-token',
+      'ROW_t',
+      '--refresh-token',
+      'ROW_r',
+    ]);
+
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--shop-id of a Shopee shop is its number, digits only (got "abc")');
+    expect(refused.stderr).toContain('Usage: market-ingest shops add');
+    expect(await storedShops()).toEqual([]);
+  });
+
+  it("issue 12 #6: a TikTok shop added without --shop-cipher gets its cipher from TikTok's authorized shops", async () => {
+    const shop = fake.addShop('tiktok', { name: 'Fake Shop One' });
+    const args = ['shops', 'add', '--platform', 'tiktok', '--shop-id', shop.shopId];
+
+    const added = await cli(
+      [...args, '--access-token', shop.accessToken, '--refresh-token', shop.refreshToken],
+      fakeMarketplaceEnv(fake),
+    );
+
+    expect(added).toMatchObject({ code: 0, stderr: '' });
+    expect(added.stdout).toContain("shop cipher fetched from TikTok's authorized shops");
+    expect(added.stdout).not.toContain(shop.shopCipher!);
+    expect(await storedShops()).toEqual([
+      expect.objectContaining({ shop_id: shop.shopId, shop_cipher: shop.shopCipher, name: 'Fake Shop One' }),
+    ]);
+    const [call] = fake.calls.log.filter((c) => c.endpoint === TIKTOK_ENDPOINTS.authorizedShops);
+    expect(call).toMatchObject({ status: 200, errorCode: null });
+    expect(call!.query).not.toHaveProperty('shop_cipher');
+  });
+
+  it('issue 12 #6: without --shop-cipher, a TikTok shop is refused with one clear line (exit 1) when the fetch fails', async () => {
+    const shop = fake.addShop('tiktok');
+    const other = fake.addShop('tiktok');
+    const add = (shopId: string, token: string, env: Record<string, string>) =>
+      cli(['shops', 'add', '--platform', 'tiktok', '--shop-id', shopId, '--access-token', token], env);
+
+    const wrongToken = await add(shop.shopId, 'ROW_not_a_token', fakeMarketplaceEnv(fake));
+    expect(wrongToken.code).toBe(1);
+    expect(wrongToken.stderr).toMatch(
+      /^market-ingest shops add: could not fetch the shop cipher from TikTok \(tiktok get_authorized_shops: code 36009004: .*\); give --shop-cipher\n/,
+    );
+    expect(wrongToken.stderr).not.toContain('ROW_not_a_token');
+
+    const notInGrant = await add(shop.shopId, other.accessToken, fakeMarketplaceEnv(fake));
+    expect(notInGrant.code).toBe(1);
+    expect(notInGrant.stderr).toContain(
+      `the access token does not authorize TikTok shop ${shop.shopId} (it authorizes: ${other.shopId})`,
+    );
+
+    const disabled = await add(shop.shopId, shop.accessToken, {});
+    expect(disabled.code).toBe(1);
+    expect(disabled.stderr).toContain('a TikTok shop needs --shop-cipher');
+    expect(disabled.stderr).toContain('TIKTOK_APP_KEY and TIKTOK_APP_SECRET are not set');
+
+    expect(await storedShops()).toEqual([]);
+  });
+
+  it('issue 12 #6: a shop added without a refresh token is stored with a warning on stderr saying when it stops syncing', async () => {
+    const shopee = await cli([
+      'shops',
+      'add',
+      '--platform',
+      'shopee',
+      '--shop-id',
+      '123456',
+      '--access-token',
+      'ROW_a',
+    ]);
+    expect(shopee.code).toBe(0);
+    expect(shopee.stderr).toBe(
+      'market-ingest shops add: warning: no refresh token, so the access token cannot be renewed: shopee shop 123456 stops syncing when it expires (Shopee access tokens last about 4 hours). Add it again with --refresh-token.\n',
+    );
+    const tiktok = await cli([
+      ...addArgs.slice(0, 8),
+      '--shop-cipher',
+      'ROW_cipher',
+      '--access-token-expires-at',
+      '2030-01-02T03:04:05Z',
+    ]);
+    expect(tiktok.code).toBe(0);
+    expect(tiktok.stderr).toContain(
+      'tiktok shop 7001 stops syncing when it expires (at 2030-01-02T03:04:05.000Z)',
+    );
+    expect((await storedShops()).map((s) => String(s.shop_id)).sort()).toEqual(['123456', '7001']);
+    // With a refresh token there is nothing to warn about.
+    expect((await cli(addArgs)).stderr).toBe('');
+  });
+
+  it('shops list says what each token expiry means: expired, expiring soon, renewable or not', async () => {
+    const hour = 3_600_000;
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+    const add = (shopId: string, expires: string, refresh: boolean) =>
+      cli([
+        'shops',
+        'add',
+        '--platform',
+        'shopee',
+        '--shop-id',
+        shopId,
+        '--access-token',
+        'ROW_a',
+        '--access-token-expires-at',
+        expires,
+        ...(refresh ? ['--refresh-token', 'ROW_r'] : []),
+      ]);
+    await add('1', at(-hour), false);
+    await add('2', at(-hour), true);
+    await add('3', at(3 * hour), false);
+    await add('4', at(30 * 24 * hour), false);
+
+    const listed = await cli(['shops', 'list']);
+
+    expect(listed.code).toBe(0);
+    const lines = listed.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/EXPIRES\s+REFRESH_TOKEN\s+CIPHER\s+TOKEN$/);
+    expect(lines[1]).toMatch(/^shopee\s+1\s+active\s.*EXPIRED, no refresh token: add the shop again$/);
+    expect(lines[2]).toMatch(/^shopee\s+2\s+active\s.*\sset\s+-\s+expired \(renewed on next use\)$/);
+    expect(lines[3]).toMatch(/^shopee\s+3\s+active\s.*expires in \d\.\dh, no refresh token$/);
+    expect(lines[4]).toMatch(/^shopee\s+4\s+active\s.*\sok$/);
+    const json = JSON.parse((await cli(['shops', 'list', '--json'])).stdout) as { token_state: string }[];
+    expect(json.map((s) => s.token_state)).toEqual(['expired', 'expired', 'expiring', 'ok']);
   });
 });
 

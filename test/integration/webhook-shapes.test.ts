@@ -131,7 +131,10 @@ describe('issue 11: what the platforms send, end to end', () => {
     await pipeline.startWorker();
     await pipeline.drained();
 
-    expect(answer).toEqual({ status: 200, body: '{"ok":true}' });
+    expect(answer).toEqual({
+      status: 200,
+      body: expect.stringMatching(/^\{"ok":true,"id":"\d+-\d+"\}$/) as unknown,
+    });
     expect(pipeline.fake.calls.ids({ endpoint: FAKE_ENDPOINTS.tiktok.productDetail })).toEqual([[productId]]);
     const { db } = await pipeline.env.mongo();
     const products = await db.collection(COLLECTIONS.products).find({ platform: 'tiktok' }).toArray();
@@ -156,7 +159,10 @@ describe('issue 11: what the platforms send, end to end', () => {
     await pipeline.startWorker();
     await pipeline.drained();
 
-    expect(answer).toEqual({ status: 200, body: '{"ok":true}' });
+    expect(answer).toEqual({
+      status: 200,
+      body: expect.stringMatching(/^\{"ok":true,"id":"\d+-\d+"\}$/) as unknown,
+    });
     const { db } = await pipeline.env.mongo();
     const stored = await db.collection(COLLECTIONS.returns).findOne({ platform: 'shopee', shop_id: shopId });
     expect(stored).toMatchObject({ return_id: returnSn, version: DAYS_AGO });

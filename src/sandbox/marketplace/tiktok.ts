@@ -28,6 +28,7 @@ export const TIKTOK_ENDPOINTS = {
   productDetail: '/product/202309/products/{product_id}',
   productSearch: '/product/202309/products/search',
   tokenRefresh: '/api/v2/token/refresh',
+  authorizedShops: '/authorization/202309/shops',
 } as const;
 
 /**
@@ -107,8 +108,8 @@ export function createTikTokRouter(store: FakeStore): Router {
   const shops = store.shops.tiktok;
   const byCipher = (cipher: string | null) => [...shops.values()].find((shop) => shop.shopCipher === cipher);
 
-  /** Everything TikTok checks before it looks at the endpoint's own parameters. */
-  function authenticate(request: FakeRequest): FakeShopState | FakeReply {
+  /** The app's credentials: app_key, a fresh timestamp and the signature; undefined when they hold. */
+  function authenticateApp(request: FakeRequest): FakeReply | undefined {
     const { query } = request;
     if (query.get('app_key') !== settings.appKey) return invalid(MESSAGES.appKey);
     const timestamp = numberParam(query.get('timestamp'));
@@ -129,6 +130,14 @@ export function createTikTokRouter(store: FakeStore): Router {
     if (!safeEqualHex(expected, query.get('sign') ?? undefined)) {
       return tiktokError(TIKTOK_CODES.invalidSign, 'Invalid credentials: the sign is wrong');
     }
+    return undefined;
+  }
+
+  /** Everything TikTok checks before it looks at the endpoint's own parameters. */
+  function authenticate(request: FakeRequest): FakeShopState | FakeReply {
+    const refused = authenticateApp(request);
+    if (refused) return refused;
+    const { query } = request;
     const cipher = query.get('shop_cipher');
     if (!cipher) {
       return tiktokError(
@@ -172,7 +181,44 @@ export function createTikTokRouter(store: FakeStore): Router {
     return { page, next, total: items.length };
   }
 
+  /**
+   * Get Authorized Shops: no shop_cipher, the access token names the grant; every shop holding
+   * that token is listed (one grant can cover several shops).
+   */
+  function authorizedShops(request: FakeRequest, granted: FakeShopState[]): FakeReply {
+    const refused = authenticateApp(request);
+    if (refused) return refused;
+    if (granted.length === 0) return invalid(MESSAGES.accessToken);
+    if (granted.some((shop) => tokensExpired(shop, store))) {
+      return tiktokError(
+        TIKTOK_CODES.expiredAccessToken,
+        'Expired credentials. The `access_token` or `x-tts-access-token` header has expired.',
+      );
+    }
+    return ok({
+      shops: granted.map((shop) => ({
+        id: shop.shopId,
+        name: shop.name,
+        region: 'US',
+        seller_type: 'LOCAL',
+        cipher: shop.shopCipher,
+        code: `USLC${shop.shopId.slice(-6)}`,
+      })),
+    });
+  }
+
   function match(request: FakeRequest): RouteMatch | undefined {
+    if (request.method === 'GET' && request.path === TIKTOK_ENDPOINTS.authorizedShops) {
+      const token = request.headers['x-tts-access-token'];
+      const granted = [...shops.values()].filter((s) => token !== undefined && s.accessToken === token);
+      return {
+        platform: 'tiktok',
+        endpoint: TIKTOK_ENDPOINTS.authorizedShops,
+        shopId: granted[0]?.shopId ?? null,
+        ids: [],
+        handle: () => authorizedShops(request, granted),
+      };
+    }
     const shop = byCipher(request.query.get('shop_cipher'));
     const route = (endpoint: string, ids: string[], handle: () => FakeReply): RouteMatch => ({
       platform: 'tiktok',

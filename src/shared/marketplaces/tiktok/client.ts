@@ -36,7 +36,11 @@ export const TIKTOK_PATHS = {
   productDetail: (productId: string) => `/product/202309/products/${encodeURIComponent(productId)}`,
   productSearch: '/product/202309/products/search',
   tokenRefresh: '/api/v2/token/refresh',
+  authorizedShops: '/authorization/202309/shops',
 } as const;
+
+/** Rate-limiter key of calls that concern an authorization grant, not one shop. */
+export const TIKTOK_GRANT_BUDGET = 'authorization';
 
 /**
  * TikTok error codes with a retry meaning; any other non-zero code is ERR_MARKETPLACE_REJECTED.
@@ -196,6 +200,36 @@ const refreshSchema = dataSchema(
   }),
 );
 
+/** A shop an access token's grant covers (Get Authorized Shops, MARKETPLACES-MORE.md §1). */
+export interface TikTokAuthorizedShop {
+  id: string;
+  /** The `shop_cipher` of the shop's API calls. */
+  cipher: string;
+  name?: string;
+  region?: string;
+  seller_type?: string;
+  /** The shop code shown in Seller Center. */
+  code?: string;
+}
+
+const authorizedShopsSchema = dataSchema(
+  z.looseObject({
+    shops: z
+      .array(
+        z.looseObject({
+          id: z.string().min(1),
+          cipher: z.string().min(1),
+          name: z.string().optional(),
+          region: z.string().optional(),
+          seller_type: z.string().optional(),
+          code: z.string().optional(),
+        }),
+      )
+      .nullish()
+      .transform((list) => list ?? []),
+  }),
+);
+
 export interface TikTokClientOptions extends MarketplaceClientOptions {
   appKey: string;
   appSecret: string;
@@ -218,6 +252,11 @@ export interface TikTokClient {
   listUpdated(shop: Shop, kind: DetailKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
   /** Calls the refresh endpoint (the TokenManager decides when). */
   refreshTokens(shop: Shop, refreshToken: string): Promise<ShopTokens>;
+  /**
+   * The shops the grant behind `accessToken` covers, with their ciphers. Takes the token itself:
+   * it serves shops not stored yet (`shops add`), so no refresh is attempted on an auth error.
+   */
+  getAuthorizedShops(accessToken: string): Promise<TikTokAuthorizedShop[]>;
   close(): Promise<void>;
 }
 
@@ -268,6 +307,28 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
       refresh_token: data.refresh_token,
       access_token_expires_at: new Date(expiresAt * 1000),
     };
+  }
+
+  /** Signed like every call, but without shop_cipher: the grant, not a shop, is asked about. */
+  async function getAuthorizedShops(accessToken: string): Promise<TikTokAuthorizedShop[]> {
+    const path = TIKTOK_PATHS.authorizedShops;
+    const body = await http.send({
+      name: 'get_authorized_shops',
+      method: 'GET',
+      path,
+      budgetKey: TIKTOK_GRANT_BUDGET,
+      prepare: () => ({
+        query: tiktokSignedQuery({
+          appKey: options.appKey,
+          appSecret: options.appSecret,
+          method: 'GET',
+          path,
+          timestamp: toUnixSeconds(now()),
+        }),
+        headers: { [TIKTOK_ACCESS_TOKEN_HEADER]: accessToken },
+      }),
+    });
+    return parse(authorizedShopsSchema, body, 'get_authorized_shops').data.shops;
   }
 
   const tokens = createTokenManager({
@@ -455,6 +516,8 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     },
 
     refreshTokens,
+
+    getAuthorizedShops,
 
     close: () => http.close(),
   };
