@@ -15,9 +15,9 @@ import { connectMongo, ensureIndexes } from '../shared/mongo.js';
 import { createShopStore, type PublicShop, type ShopStore } from '../shared/store/shops.js';
 import { PLATFORMS, type Platform } from '../shared/stream.js';
 import { EXIT_FAILURE, EXIT_OK, type CommandContext, type CommandSpec, type FlagValues } from './dispatch.js';
+import { parseIsoDate } from '../shared/time.js';
 
 /** A date, or a date-time with seconds optional, fraction optional and a required offset. */
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
 
 /** The flag value as a trimmed string, or undefined when absent. */
 function text(flags: FlagValues, name: string): string | undefined {
@@ -52,18 +52,6 @@ function requiredProblem(flags: FlagValues, names: readonly string[]): string | 
     if (value === '') return `--${name} must not be empty`;
   }
   return undefined;
-}
-
-/** Parses an ISO-8601 date or date-time with offset; undefined when it is not one. */
-export function parseIsoDate(value: string): Date | undefined {
-  if (!ISO_DATE_TIME.test(value)) return undefined;
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) return undefined;
-  // Reject dates the parser rolls over (2026-02-30 would become March 2).
-  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
-  const calendar = new Date(Date.UTC(year, month - 1, day));
-  if (calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) return undefined;
-  return date;
 }
 
 /** Connects to MongoDB, ensures the indexes, runs `work` with a shop store, closes. */

@@ -12,7 +12,7 @@ import { connectMongo } from '../shared/mongo.js';
 import { closeRedis, createRedis, isRedisConnectionError } from '../shared/redis.js';
 import { PLATFORMS, type Platform } from '../shared/stream.js';
 import { EXIT_FAILURE, EXIT_OK, type CommandContext, type CommandSpec, type FlagValues } from './dispatch.js';
-import { parseIsoDate } from './shops-command.js';
+import { parseIsoDate } from '../shared/time.js';
 import {
   traceJourney,
   type Delivery,

@@ -13,6 +13,7 @@ import { createLogger } from '../shared/logger.js';
 import { COLLECTIONS, connectMongo } from '../shared/mongo.js';
 import { closeRedis, createRedis, type Redis } from '../shared/redis.js';
 import { ENTITY_KINDS, PLATFORMS } from '../shared/stream.js';
+import { parseIsoDate } from '../shared/time.js';
 import {
   findDeadLetters,
   getDeadLetter,
@@ -52,14 +53,8 @@ function positiveInteger(value: unknown, flag: string): number {
   return n;
 }
 
-/** A date, or a date-time with a required offset (no local times: the zone would be guessed). */
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
-
-function isoTime(value: unknown): Date | undefined {
-  if (typeof value !== 'string' || !ISO_TIME.test(value)) return undefined;
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? undefined : date;
-}
+const isoTime = (value: unknown): Date | undefined =>
+  typeof value === 'string' ? parseIsoDate(value) : undefined;
 
 const ISO_EXAMPLE = 'an ISO-8601 time such as 2026-11-01T00:00:00+07:00';
 

@@ -53,3 +53,18 @@ export const unixSecondsSchema = z.union(
   ],
   { error: 'expected unix seconds' },
 );
+
+/** A date, or a date-time with a required offset (no local times: the zone would be guessed). */
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+
+/** Parses an ISO-8601 date or date-time with offset; undefined when it is not one. */
+export function parseIsoDate(value: string): Date | undefined {
+  if (!ISO_DATE_TIME.test(value)) return undefined;
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return undefined;
+  // Reject dates the parser rolls over (2026-02-30 would become March 2).
+  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const calendar = new Date(Date.UTC(year, month - 1, day));
+  if (calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) return undefined;
+  return date;
+}

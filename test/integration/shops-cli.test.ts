@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { COMMANDS } from '../../src/cli/commands.js';
 import { dispatch, type CliIo } from '../../src/cli/dispatch.js';
-import { parseIsoDate } from '../../src/cli/shops-command.js';
+import { parseIsoDate } from '../../src/shared/time.js';
 import { COLLECTIONS } from '../../src/shared/mongo.js';
 import { createShopStore } from '../../src/shared/store/shops.js';
 import { createTestEnv, type TestEnv } from '../support/context.js';
