@@ -115,7 +115,7 @@ export function createDecisionApplier(deps: DecisionApplierDeps): DecisionApplie
       const context = {
         stream_id: entry.id,
         deliveries: entry.deliveries,
-        err: (decision as { error: AppError }).error.toJSON(),
+        err: (decision as { error: AppError }).error,
       };
       if (decision.action === 'dead') log.error(context, 'entry dead-lettered');
       else
@@ -139,7 +139,7 @@ export function createDecisionApplier(deps: DecisionApplierDeps): DecisionApplie
     }));
     await group.settle(settlements).catch((error: unknown) => {
       log.warn(
-        { err: { message: errorMessage(error) }, count: held.length },
+        { err: error, count: held.length },
         'could not release held entries; they stay pending',
       );
     });

@@ -35,7 +35,7 @@ export function keepClaimed(
       })
       .catch((error: unknown) =>
         log.debug(
-          { err: { message: error instanceof Error ? error.message : String(error) } },
+          { err: error },
           'claim renewal failed',
         ),
       )

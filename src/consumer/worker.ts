@@ -279,7 +279,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     );
     await deps.failures.recordDeleted(ids).catch((error: unknown) => {
       log.error(
-        { err: errorInfo(error), stream_ids: ids },
+        { err: error, stream_ids: ids },
         'could not record deleted entries in sync_failures',
       );
     });
@@ -338,7 +338,7 @@ export function createWorker(deps: WorkerDeps): Worker {
           log.warn('consumer group missing; recreating it');
           await group.ensure().catch(() => undefined);
         } else {
-          log.error({ err: errorInfo(error), failures }, 'worker step failed; entries stay pending');
+          log.error({ err: error, failures }, 'worker step failed; entries stay pending');
         }
         await pause(Math.min(100 * 2 ** Math.min(failures, 6), 5_000));
       }

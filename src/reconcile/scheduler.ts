@@ -6,7 +6,6 @@
 import { schedule, type ScheduledTask } from 'node-cron';
 
 import type { Config } from '../shared/config.js';
-import { toAppError } from '../shared/errors.js';
 import { tryAcquireLease } from '../shared/lock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Redis } from '../shared/redis.js';
@@ -77,7 +76,7 @@ export function createReconcileScheduler(deps: SchedulerDeps) {
           try {
             await runExclusive({ trigger: 'cron', mode: { type: 'today' } });
           } catch (error) {
-            log.error({ err: toAppError(error).toJSON() }, 'scheduled reconcile failed');
+            log.error({ err: error }, 'scheduled reconcile failed');
           }
         },
         { timezone: deps.config.timezone, name: 'reconcile', noOverlap: true },

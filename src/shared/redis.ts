@@ -65,7 +65,7 @@ export function createRedis(options: CreateRedisOptions): Redis {
   client.on('error', (error: Error) => {
     if (down) return;
     down = true;
-    log.warn({ err: { message: error.message } }, 'redis connection error; reconnecting');
+    log.warn({ err: error }, 'redis connection error; reconnecting');
   });
   client.on('ready', () => {
     if (down) log.info('redis connection restored');
