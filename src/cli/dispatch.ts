@@ -15,6 +15,7 @@ import {
   type FlagValues,
 } from '../shared/command.js';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
+import { isAppError } from '../shared/errors.js';
 
 export * from '../shared/command.js';
 
@@ -114,6 +115,11 @@ export async function dispatch(
       return EXIT_FAILURE;
     }
     if (error instanceof UsageError) return usageFailure(io, command, error);
+    // A server that cannot be reached is an answer, not a bug: one plain line naming host:port.
+    if (isAppError(error, 'ERR_REDIS_UNAVAILABLE') || isAppError(error, 'ERR_MONGO_UNAVAILABLE')) {
+      io.stderr(`${PROGRAM} ${command.name}: ${error.message}\n`);
+      return EXIT_FAILURE;
+    }
     throw error;
   }
 }

@@ -9,7 +9,13 @@ import {
 import { resolveRedisUrl } from '../shared/config.js';
 import { isAppError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
-import { closeRedis, createRedis, type Redis } from '../shared/redis.js';
+import {
+  closeRedis,
+  createRedis,
+  isRedisConnectionError,
+  redisUnreachable,
+  type Redis,
+} from '../shared/redis.js';
 import {
   listDeadLetters,
   pendingSummary,
@@ -26,6 +32,8 @@ async function withRedis<T>(ctx: CommandContext, work: (redis: Redis) => Promise
   try {
     return await work(redis);
   } catch (error) {
+    // Down or unreachable: a typed error the dispatcher reports as "cannot reach Redis at host:port".
+    if (isRedisConnectionError(error)) throw redisUnreachable(resolveRedisUrl(config), { cause: error });
     throw new Error(
       `Redis at ${resolveRedisUrl(config)}: ${error instanceof Error ? error.message : String(error)}`,
     );
