@@ -3,6 +3,17 @@
 import { COMMANDS } from './cli/commands.js';
 import { dispatch, EXIT_FAILURE } from './cli/dispatch.js';
 
+// ./.env, when present, for every command (so `npm start` and `shops add` read the same
+// settings); variables already set in the environment win over the file.
+try {
+  process.loadEnvFile('.env');
+} catch (error) {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+    process.stderr.write(`market-ingest: .env cannot be read: ${(error as Error).message}\n`);
+    process.exit(EXIT_FAILURE);
+  }
+}
+
 try {
   process.exitCode = await dispatch(COMMANDS, process.argv.slice(2), {
     stdout: (text) => process.stdout.write(text),

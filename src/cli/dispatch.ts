@@ -16,10 +16,20 @@ import {
 } from '../shared/command.js';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { isAppError } from '../shared/errors.js';
+import { DATA_DIR, findRecordedServers, type RecordedServers } from './services-record.js';
 
 export * from '../shared/command.js';
 
 const PROGRAM = 'market-ingest';
+
+/** What the dispatcher needs to know about a command beyond CommandSpec. */
+export interface CliCommandSpec extends CommandSpec {
+  /**
+   * The command starts its own Redis/MongoDB when REDIS_URL / MONGO_URL are unset (`start`), so
+   * the dispatcher does not point it at servers recorded in data/services.json.
+   */
+  embedsServers?: boolean;
+}
 
 export function usageLine(command: CommandSpec): string {
   return `${PROGRAM} ${command.name}${command.usage ? ` ${command.usage}` : ''}`;
@@ -49,7 +59,7 @@ export function helpText(commands: readonly CommandSpec[]): string {
   ].join('\n');
 }
 
-function findCommand(commands: readonly CommandSpec[], argv: readonly string[]) {
+function findCommand<T extends CommandSpec>(commands: readonly T[], argv: readonly string[]) {
   // Longest name first, so "reconcile run" wins over "reconcile".
   const byLength = [...commands].sort((a, b) => b.name.split(' ').length - a.name.split(' ').length);
   for (const command of byLength) {
@@ -60,7 +70,7 @@ function findCommand(commands: readonly CommandSpec[], argv: readonly string[]) 
 }
 
 export async function dispatch(
-  commands: readonly CommandSpec[],
+  commands: readonly CliCommandSpec[],
   argv: readonly string[],
   io: CliIo,
 ): Promise<number> {
@@ -101,13 +111,18 @@ export async function dispatch(
     return usageFailure(io, command, error);
   }
 
+  // The one place where "REDIS_URL / MONGO_URL unset" is resolved for every command.
+  const recorded: RecordedServers = command.embedsServers
+    ? { notes: [] }
+    : await findRecordedServers({ env: io.env, dataDir: DATA_DIR });
+  for (const note of recorded.notes) io.stderr(`${note}\n`);
   let config: Readonly<Config> | undefined;
   try {
     return await command.run({
       flags,
       positionals,
       io,
-      config: () => (config ??= loadConfig(io.env)),
+      config: () => (config ??= withRecordedServers(loadConfig(io.env), recorded)),
     });
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -122,6 +137,15 @@ export async function dispatch(
     }
     throw error;
   }
+}
+
+function withRecordedServers(config: Readonly<Config>, recorded: RecordedServers): Readonly<Config> {
+  if (!recorded.redisUrl && !recorded.mongoUrl) return config;
+  return Object.freeze({
+    ...config,
+    redisUrl: config.redisUrl ?? recorded.redisUrl,
+    mongoUrl: config.mongoUrl ?? recorded.mongoUrl,
+  });
 }
 
 function usageFailure(io: CliIo, command: CommandSpec, error: unknown): number {
