@@ -87,11 +87,27 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   throw new Error(`not listening after ${timeoutMs} ms`);
 }
 
+/** How long redis-server may take to shut down on SIGTERM before it is killed. */
+const STOP_GRACE_MS = 10_000;
+
 const NO_REDIS =
   'no Redis: set REDIS_URL (e.g. redis://127.0.0.1:6379) or install redis-server (apt-get install redis-server, brew install redis)';
 
-/** AOF with fsync every second, under `dir`: a restart keeps the streams and the consumer group. */
-const persistence = (dir: string) => ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec'];
+/**
+ * AOF with fsync every second, under `dir`: a restart keeps the streams and the consumer group.
+ * No RDB snapshots: the AOF is the copy, and a snapshot that cannot be written (disk full) makes
+ * redis-server refuse to shut down.
+ */
+const persistence = (dir: string) => [
+  '--dir',
+  dir,
+  '--appendonly',
+  'yes',
+  '--appendfsync',
+  'everysec',
+  '--save',
+  '',
+];
 
 /**
  * Redis from `redis-server` on `searchPath`, else from redis-memory-server; EmbeddedUnavailable
@@ -137,8 +153,13 @@ async function runRedisServer(binary: string, dir: string, port: number): Promis
     stop() {
       stopping ??= new Promise<void>((done) => {
         if (child.exitCode !== null || child.signalCode !== null) return done();
-        child.once('exit', () => done());
-        child.kill('SIGTERM'); // redis-server flushes the AOF on SIGTERM
+        // redis-server flushes the AOF on SIGTERM; one that cannot shut down is killed.
+        const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          done();
+        });
+        child.kill('SIGTERM');
       });
       return stopping;
     },
@@ -151,13 +172,19 @@ async function runRedisServer(binary: string, dir: string, port: number): Promis
  */
 function watchOver(child: ChildProcess): void {
   const script = `
-    const [parent, child] = process.argv.slice(1).map(Number);
+    const [parent, child, graceMs] = process.argv.slice(1).map(Number);
     const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
-    setInterval(() => {
+    const signal = (name) => { try { process.kill(child, name); } catch {} };
+    const timer = setInterval(() => {
       if (!alive(child)) process.exit(0);
-      if (!alive(parent)) { try { process.kill(child, 'SIGTERM'); } catch {} process.exit(0); }
+      if (alive(parent)) return;
+      clearInterval(timer);
+      signal('SIGTERM');
+      setTimeout(() => { signal('SIGKILL'); process.exit(0); }, graceMs);
+      setInterval(() => { if (!alive(child)) process.exit(0); }, 100);
     }, 1000);`;
-  spawn(process.execPath, ['-e', script, String(process.pid), String(child.pid)], {
+  const args = [String(process.pid), String(child.pid), String(STOP_GRACE_MS)];
+  spawn(process.execPath, ['-e', script, ...args], {
     stdio: 'ignore',
     detached: true,
   }).unref();
