@@ -138,10 +138,7 @@ export function createDecisionApplier(deps: DecisionApplierDeps): DecisionApplie
       fields: withRetryState(entry.fields, decodeRetryState(entry.fields, entry.id)),
     }));
     await group.settle(settlements).catch((error: unknown) => {
-      log.warn(
-        { err: error, count: held.length },
-        'could not release held entries; they stay pending',
-      );
+      log.warn({ err: error, count: held.length }, 'could not release held entries; they stay pending');
     });
   }
 

@@ -278,10 +278,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       'pending entries were deleted from the stream unprocessed',
     );
     await deps.failures.recordDeleted(ids).catch((error: unknown) => {
-      log.error(
-        { err: error, stream_ids: ids },
-        'could not record deleted entries in sync_failures',
-      );
+      log.error({ err: error, stream_ids: ids }, 'could not record deleted entries in sync_failures');
     });
   }
 

@@ -475,10 +475,7 @@ export function createReconciler(deps: ReconcileDeps) {
       summary.errors.push({ platform: null, shop_id: null, code: appError.code, message: appError.message });
       log.error({ run_id: summary.id, err: appError }, 'run failed');
       await recordEnd(summary).catch((recordError: unknown) =>
-        log.error(
-          { run_id: summary.id, err: recordError },
-          'could not record the failed run',
-        ),
+        log.error({ run_id: summary.id, err: recordError }, 'could not record the failed run'),
       );
       throw error;
     }
