@@ -2,6 +2,18 @@
 /** Entry point of the `market-ingest` executable: wire real process I/O to the dispatcher. */
 import { COMMANDS } from './cli/commands.js';
 import { dispatch, EXIT_FAILURE } from './cli/dispatch.js';
+import { messageOf } from './shared/errors.js';
+
+// ./.env, when present, for every command (so `npm start` and `shops add` read the same
+// settings); variables already set in the environment win over the file.
+try {
+  process.loadEnvFile('.env');
+} catch (error) {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+    process.stderr.write(`market-ingest: .env cannot be read: ${(error as Error).message}\n`);
+    process.exit(EXIT_FAILURE);
+  }
+}
 
 try {
   process.exitCode = await dispatch(COMMANDS, process.argv.slice(2), {
@@ -13,6 +25,6 @@ try {
   });
 } catch (error) {
   // Commands report their own failures; anything reaching here is a bug: say so briefly.
-  process.stderr.write(`market-ingest: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`market-ingest: ${messageOf(error)}\n`);
   process.exitCode = EXIT_FAILURE;
 }

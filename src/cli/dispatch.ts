@@ -17,6 +17,8 @@ import {
 } from '../shared/command.js';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { createRedactor, environmentSecrets } from '../shared/redact.js';
+import { isAppError, messageOf } from '../shared/errors.js';
+import { DATA_DIR, findRecordedServers, type RecordedServers } from './services-record.js';
 
 export * from '../shared/command.js';
 
@@ -32,6 +34,15 @@ export function packageVersion(moduleUrl: string | URL = import.meta.url): strin
   };
   if (typeof manifest.version !== 'string') throw new Error('package.json has no version');
   return manifest.version;
+}
+
+/** What the dispatcher needs to know about a command beyond CommandSpec. */
+export interface CliCommandSpec extends CommandSpec {
+  /**
+   * The command starts its own Redis/MongoDB when REDIS_URL / MONGO_URL are unset (`start`), so
+   * the dispatcher does not point it at servers recorded in data/services.json.
+   */
+  embedsServers?: boolean;
 }
 
 export function usageLine(command: CommandSpec): string {
@@ -66,7 +77,7 @@ export function helpText(commands: readonly CommandSpec[]): string {
   ].join('\n');
 }
 
-function findCommand(commands: readonly CommandSpec[], argv: readonly string[]) {
+function findCommand<T extends CommandSpec>(commands: readonly T[], argv: readonly string[]) {
   // Longest name first, so "reconcile run" wins over "reconcile".
   const byLength = [...commands].sort((a, b) => b.name.split(' ').length - a.name.split(' ').length);
   for (const command of byLength) {
@@ -90,7 +101,7 @@ export function redactingIo(io: CliIo): CliIo {
 }
 
 export async function dispatch(
-  commands: readonly CommandSpec[],
+  commands: readonly CliCommandSpec[],
   argv: readonly string[],
   rawIo: CliIo,
 ): Promise<number> {
@@ -136,13 +147,18 @@ export async function dispatch(
     return usageFailure(io, command, error);
   }
 
+  // The one place where "REDIS_URL / MONGO_URL unset" is resolved for every command.
+  const recorded: RecordedServers = command.embedsServers
+    ? { notes: [] }
+    : await findRecordedServers({ env: io.env, dataDir: DATA_DIR });
+  for (const note of recorded.notes) io.stderr(`${note}\n`);
   let config: Readonly<Config> | undefined;
   try {
     return await command.run({
       flags,
       positionals,
       io,
-      config: () => (config ??= loadConfig(io.env)),
+      config: () => (config ??= withRecordedServers(loadConfig(io.env), recorded)),
     });
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -150,14 +166,28 @@ export async function dispatch(
       return EXIT_FAILURE;
     }
     if (error instanceof UsageError) return usageFailure(io, command, error);
+    // A server that cannot be reached is an answer, not a bug: one plain line naming host:port.
+    if (isAppError(error, 'ERR_REDIS_UNAVAILABLE') || isAppError(error, 'ERR_MONGO_UNAVAILABLE')) {
+      io.stderr(`${PROGRAM} ${command.name}: ${error.message}\n`);
+      return EXIT_FAILURE;
+    }
     // Not reported by the command itself: one line, through the redacting output like the rest.
-    io.stderr(`${PROGRAM}: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`${PROGRAM}: ${messageOf(error)}\n`);
     return EXIT_FAILURE;
   }
 }
 
+function withRecordedServers(config: Readonly<Config>, recorded: RecordedServers): Readonly<Config> {
+  if (!recorded.redisUrl && !recorded.mongoUrl) return config;
+  return Object.freeze({
+    ...config,
+    redisUrl: config.redisUrl ?? recorded.redisUrl,
+    mongoUrl: config.mongoUrl ?? recorded.mongoUrl,
+  });
+}
+
 function usageFailure(io: CliIo, command: CommandSpec, error: unknown): number {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   io.stderr(`${PROGRAM} ${command.name}: ${message}\nUsage: ${usageLine(command)}\n`);
   return EXIT_USAGE;
 }

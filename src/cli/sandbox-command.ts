@@ -4,22 +4,20 @@
  * are unset) against the built-in simulated marketplace, which keeps sending it signed webhooks.
  * No marketplace credential is needed, and none in the environment is used.
  */
-import type { AddressInfo } from 'node:net';
 
-import { buildWorker } from '../consumer/main.js';
-import { startIngest } from '../ingest/main.js';
-import { buildReconcileScheduler } from '../reconcile/main.js';
 import { startSimulator, sandboxConfig, type Simulator } from '../sandbox/simulator.js';
 import { countStored, formatProgress, type Progress } from '../sandbox/progress.js';
 import { startTraffic, type Traffic } from '../sandbox/traffic.js';
-import { EXIT_FAILURE, type CliIo, type CommandSpec } from '../shared/command.js';
+import { EXIT_FAILURE, type CliIo } from '../shared/command.js';
 import { loadConfig, redactUrl, type Config } from '../shared/config.js';
 import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { Shop } from '../shared/marketplaces/types.js';
-import { openRuntime, type Runtime } from '../shared/runtime.js';
+import type { Runtime } from '../shared/runtime.js';
 import type { ShopInput } from '../shared/store/shops.js';
+import type { CliCommandSpec } from './dispatch.js';
 import { EmbeddedUnavailable, startEmbeddedMongo, startEmbeddedRedis } from './embedded-services.js';
+import { startRoles } from './start-command.js';
 
 /** Apart from `start`'s ./data: simulated data never mixes with a real deployment's. */
 const DATA_DIR = 'data/sandbox';
@@ -47,10 +45,15 @@ async function closeAll(started: Started): Promise<void> {
 }
 
 /** Embedded Redis / MongoDB for the URLs the environment leaves unset; their descriptions by URL. */
-async function provideStores(configured: Readonly<Config>, logger: Logger, started: Started) {
+async function provideStores(
+  configured: Readonly<Config>,
+  logger: Logger,
+  started: Started,
+  searchPath: string | undefined,
+) {
   const described = new Map<string, string>();
   const embed = async (start: typeof startEmbeddedRedis, name: string) => {
-    const service = await start(DATA_DIR, logger);
+    const service = await start(DATA_DIR, logger, searchPath);
     started.push({ name, close: () => service.stop() });
     described.set(service.url, service.description);
     return service.url;
@@ -66,28 +69,14 @@ interface Service {
   runWorker(): Promise<void>;
 }
 
-/** Ingest, worker and reconcile scheduler on one runtime, as `start` wires them. */
+/** Ingest, worker and reconcile scheduler on one runtime, exactly as `start` runs them. */
 async function startService(settings: Readonly<Config>, logger: Logger, started: Started): Promise<Service> {
-  const runtime = await openRuntime({ config: settings, logger, role: 'sandbox' });
+  const { runtime, worker, ingest, scheduler } = await startRoles(settings, logger, 'sandbox');
   started.push({ name: 'runtime', close: () => runtime.close() });
-  const worker = buildWorker(runtime);
   started.push({ name: 'worker', close: () => worker.close(settings.shutdownTimeoutMs) });
-  const ingest = await startIngest(settings, logger, {
-    metrics: runtime.metrics,
-    readiness: () => worker.health(),
-  });
   started.push({ name: 'ingest', close: () => ingest.close() });
-  const scheduler = buildReconcileScheduler(runtime);
-  scheduler.start();
   started.push({ name: 'reconcile', close: () => scheduler.close() });
-  const { address, port } = ingest.app.server.address() as AddressInfo;
-  const host =
-    address === '0.0.0.0' || address === '::'
-      ? '127.0.0.1'
-      : address.includes(':')
-        ? `[${address}]`
-        : address;
-  return { runtime, ingestUrl: `http://${host}:${port}`, runWorker: () => worker.run() };
+  return { runtime, ingestUrl: ingest.address, runWorker: () => worker.run() };
 }
 
 function startSending(simulator: Simulator, ingestUrl: string, rate: number): Traffic {
@@ -105,8 +94,10 @@ function startSending(simulator: Simulator, ingestUrl: string, rate: number): Tr
   });
 }
 
-export const sandboxCommand: CommandSpec = {
+export const sandboxCommand: CliCommandSpec = {
   name: 'sandbox',
+  // Its own embedded servers (under data/sandbox), never those a `start` recorded.
+  embedsServers: true,
   usage: '[--rate N]',
   summary:
     'the whole service against a built-in simulated marketplace sending signed webhooks (N per second)',
@@ -129,7 +120,7 @@ export const sandboxCommand: CommandSpec = {
     try {
       simulator = await startSimulator();
       started.push({ name: 'simulated marketplace', close: () => simulator.close() });
-      stores = await provideStores(configured, logger, started);
+      stores = await provideStores(configured, logger, started, io.env.PATH);
       settings = sandboxConfig(configured, simulator.marketplace, stores.urls);
       service = await startService(settings, logger, started);
       for (const shop of simulator.shops) await service.runtime.shops.upsert(shopInput(shop));

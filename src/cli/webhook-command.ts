@@ -11,6 +11,7 @@ import { EXIT_FAILURE, EXIT_OK, type CliIo, type CommandSpec, type FlagValues } 
 import { redactUrl, type Config } from '../shared/config.js';
 import { hmacSha256Hex } from '../shared/marketplaces/signature.js';
 import type { Platform } from '../shared/stream.js';
+import { messageOf } from '../shared/errors.js';
 
 const PLATFORMS: readonly Platform[] = ['tiktok', 'shopee'];
 const TIMEOUT_MS = 10_000;
@@ -79,7 +80,7 @@ function reason(error: unknown): string {
   if (typeof cause?.code === 'string') return cause.code;
   if (error instanceof Error && error.name === 'TimeoutError')
     return `no answer within ${TIMEOUT_MS / 1000} s`;
-  return error instanceof Error ? error.message : String(error);
+  return messageOf(error);
 }
 
 /** What a refusal most likely means, for the operator. */

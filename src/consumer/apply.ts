@@ -12,7 +12,7 @@
  * back to the worker, which tries it again once the outage is over.
  */
 import type { Config } from '../shared/config.js';
-import { AppError } from '../shared/errors.js';
+import { AppError, messageOf } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Redis } from '../shared/redis.js';
 import {
@@ -86,7 +86,7 @@ export function createDecisionApplier(deps: DecisionApplierDeps): DecisionApplie
     } catch (error) {
       const hold: Decision = {
         action: 'hold',
-        error: new AppError('ERR_MONGO_UNAVAILABLE', `recording dead letters failed: ${errorMessage(error)}`),
+        error: new AppError('ERR_MONGO_UNAVAILABLE', `recording dead letters failed: ${messageOf(error)}`),
       };
       return decided.map((d) => (d.decision.action === 'dead' ? { entry: d.entry, decision: hold } : d));
     }
@@ -115,7 +115,7 @@ export function createDecisionApplier(deps: DecisionApplierDeps): DecisionApplie
       const context = {
         stream_id: entry.id,
         deliveries: entry.deliveries,
-        err: (decision as { error: AppError }).error.toJSON(),
+        err: (decision as { error: AppError }).error,
       };
       if (decision.action === 'dead') log.error(context, 'entry dead-lettered');
       else
@@ -138,10 +138,7 @@ export function createDecisionApplier(deps: DecisionApplierDeps): DecisionApplie
       fields: withRetryState(entry.fields, decodeRetryState(entry.fields, entry.id)),
     }));
     await group.settle(settlements).catch((error: unknown) => {
-      log.warn(
-        { err: { message: errorMessage(error) }, count: held.length },
-        'could not release held entries; they stay pending',
-      );
+      log.warn({ err: error, count: held.length }, 'could not release held entries; they stay pending');
     });
   }
 
@@ -178,8 +175,4 @@ function toSettlement(decided: Decided, deadAt: number): Settlement {
     case 'hold':
       throw new Error('a held entry is not settled');
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -33,12 +33,7 @@ export function keepClaimed(
         for (const id of lost) renewing.delete(id);
         log.warn({ count: lost.length }, 'in-flight entries were claimed by another worker');
       })
-      .catch((error: unknown) =>
-        log.debug(
-          { err: { message: error instanceof Error ? error.message : String(error) } },
-          'claim renewal failed',
-        ),
-      )
+      .catch((error: unknown) => log.debug({ err: error }, 'claim renewal failed'))
       .finally(() => (busy = false));
   }, intervalMs);
   timer.unref();

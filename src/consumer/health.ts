@@ -67,7 +67,7 @@ export function createWorkerHealth(options: {
             down_for_ms: at - outage.since,
             holding,
             retry_in_ms: delay,
-            err: { code: error.code, message: error.message },
+            err: error,
           },
           `${dependency} unavailable; holding the batch and retrying (nothing is spent meanwhile)`,
         );
@@ -90,7 +90,7 @@ export function createWorkerHealth(options: {
       if (at - entry.loggedAt >= SHOP_LOG_EVERY_MS) {
         entry.loggedAt = at;
         log.error(
-          { platform, shop_id: shopId, err: { code: error.code, message: error.message } },
+          { platform, shop_id: shopId, err: error },
           'shop record unreadable; its events wait until it is fixed (check TOKEN_ENCRYPTION_KEY, or re-add the shop)',
         );
       }

@@ -8,10 +8,16 @@ import {
   type FlagValues,
 } from '../shared/command.js';
 import { redactUrl, resolveMongoUrl, resolveRedisUrl } from '../shared/config.js';
-import { isAppError } from '../shared/errors.js';
+import { isAppError, messageOf } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { COLLECTIONS, connectMongo } from '../shared/mongo.js';
-import { closeRedis, createRedis, type Redis } from '../shared/redis.js';
+import {
+  closeRedis,
+  createRedis,
+  isRedisConnectionError,
+  redisUnreachable,
+  type Redis,
+} from '../shared/redis.js';
 import { ENTITY_KINDS, PLATFORMS } from '../shared/stream.js';
 import { parseIsoDate } from '../shared/time.js';
 import {
@@ -39,9 +45,9 @@ async function withRedis<T>(ctx: CommandContext, work: (redis: Redis) => Promise
   try {
     return await work(redis);
   } catch (error) {
-    throw new Error(
-      `Redis at ${redactUrl(resolveRedisUrl(config))}: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    // Down or unreachable: a typed error the dispatcher reports as "cannot reach Redis at host:port".
+    if (isRedisConnectionError(error)) throw redisUnreachable(resolveRedisUrl(config), { cause: error });
+    throw new Error(`Redis at ${redactUrl(resolveRedisUrl(config))}: ${messageOf(error)}`);
   } finally {
     await closeRedis(redis);
   }

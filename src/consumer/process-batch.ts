@@ -357,10 +357,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
         });
       } catch (error) {
         // No id: it cannot be matched to an entry; the entry retries as "not found" and then dies.
-        log.warn(
-          { platform: shop.platform, shop_id: shop.shop_id, kind, err: toAppError(error).toJSON() },
-          'unmappable object',
-        );
+        log.warn({ platform: shop.platform, shop_id: shop.shop_id, kind, err: error }, 'unmappable object');
         continue;
       }
       const id = entityIdOf(kind, document);

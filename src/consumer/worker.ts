@@ -19,7 +19,7 @@
  * One batch is in flight at a time per worker; scale out with more workers in the group.
  */
 import type { Config } from '../shared/config.js';
-import { AppError } from '../shared/errors.js';
+import { AppError, messageOf } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReadinessReport } from '../shared/readiness.js';
 import { isRedisConnectionError, type Redis } from '../shared/redis.js';
@@ -162,7 +162,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         return result;
       } catch (error) {
         if (stopping || !isRedisConnectionError(error)) throw error;
-        const appError = new AppError('ERR_REDIS_UNAVAILABLE', errorInfo(error).message, { cause: error });
+        const appError = new AppError('ERR_REDIS_UNAVAILABLE', messageOf(error), { cause: error });
         await pause(health.outageDelay('redis', appError, holding));
       }
     }
@@ -279,10 +279,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       'pending entries were deleted from the stream unprocessed',
     );
     await deps.failures.recordDeleted(ids).catch((error: unknown) => {
-      log.error(
-        { err: errorInfo(error), stream_ids: ids },
-        'could not record deleted entries in sync_failures',
-      );
+      log.error({ err: error, stream_ids: ids }, 'could not record deleted entries in sync_failures');
     });
   }
 
@@ -339,12 +336,12 @@ export function createWorker(deps: WorkerDeps): Worker {
       } catch (error) {
         if (stopping) break;
         failures++;
-        if (errorInfo(error).message.includes('NOGROUP')) {
+        if (messageOf(error).includes('NOGROUP')) {
           // Redis lost the group (restart without persistence): recreate it and carry on.
           log.warn('consumer group missing; recreating it');
           await group.ensure().catch(() => undefined);
         } else {
-          log.error({ err: errorInfo(error), failures }, 'worker step failed; entries stay pending');
+          log.error({ err: error, failures }, 'worker step failed; entries stay pending');
         }
         await pause(Math.min(100 * 2 ** Math.min(failures, 6), 5_000));
       }
@@ -363,7 +360,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       const left = await group.leaveIfIdle();
       log.debug({ left }, left ? 'consumer name removed from the group' : 'consumer keeps pending entries');
     } catch (error) {
-      log.warn({ err: errorInfo(error) }, 'could not remove the consumer name from the group');
+      log.warn({ err: error }, 'could not remove the consumer name from the group');
     }
   }
 
@@ -398,9 +395,4 @@ export function createWorker(deps: WorkerDeps): Worker {
     },
     health: () => health.report(),
   };
-}
-
-function errorInfo(error: unknown): { message: string; code?: string } {
-  if (error instanceof AppError) return error.toJSON();
-  return { message: error instanceof Error ? error.message : String(error) };
 }

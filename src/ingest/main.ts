@@ -4,14 +4,14 @@
  */
 import type { FastifyInstance } from 'fastify';
 
-import { resolveRedisUrl, type Config } from '../shared/config.js';
+import { resolveRedisUrl, serverAddress, type Config } from '../shared/config.js';
 import { installGracefulShutdown } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { createShopeeWebhookHandler } from '../shared/marketplaces/shopee/webhook.js';
 import { createTikTokWebhookHandler } from '../shared/marketplaces/tiktok/webhook.js';
 import { createMetricsRegistry, type Registry } from '../shared/metrics.js';
 import type { ReadinessCheck } from '../shared/readiness.js';
-import { closeRedis, createRedis, type Redis } from '../shared/redis.js';
+import { closeRedis, createRedis, waitForRedis } from '../shared/redis.js';
 import { buildIngestApp, type WebhookHandlerRegistry } from './app.js';
 
 /** One handler per platform whose credentials are set; the others stay disabled (404). */
@@ -22,31 +22,17 @@ export function webhookHandlersFromConfig(config: Pick<Config, 'tiktok' | 'shope
   return handlers;
 }
 
-/**
- * Resolves once the client is connected, or after `timeoutMs` either way: the fail-fast client
- * has no offline queue, so webhooks that arrive before the first connect would get a needless
- * 503. If Redis is down at start we listen anyway; /readyz says so and webhooks get 503.
- */
-export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<boolean> {
-  if (redis.status === 'ready') return true;
-  let timer: NodeJS.Timeout | undefined;
-  let onReady: (() => void) | undefined;
-  try {
-    return await new Promise<boolean>((resolve) => {
-      onReady = () => resolve(true);
-      redis.once('ready', onReady);
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
-  } finally {
-    clearTimeout(timer);
-    if (onReady) redis.off('ready', onReady);
-  }
-}
+// Webhooks arriving before the first connect would get a needless 503 (the fail-fast client has no
+// offline queue), so ingest waits briefly for Redis at start; if it is still down it listens anyway:
+// /readyz says so and webhooks get 503 until it is up. Re-exported for the tests that use it.
+export { waitForRedis };
 
 export interface RunningIngest {
   app: FastifyInstance;
-  /** e.g. "http://127.0.0.1:8080" */
+  /** A URL that reaches the server from this machine, e.g. "http://127.0.0.1:8080". */
   address: string;
+  /** Where it is bound as the OS says: "http://0.0.0.0:8080" when it listens on all interfaces. */
+  bound: string;
   /** Stops accepting, lets in-flight requests finish, then closes Redis. Idempotent. */
   close(): Promise<void>;
 }
@@ -66,7 +52,8 @@ export async function startIngest(
   logger: Logger,
   options: StartIngestOptions = {},
 ): Promise<RunningIngest> {
-  const redis = createRedis({ url: resolveRedisUrl(config), name: 'ingest', logger, profile: 'fail-fast' });
+  const redisUrl = resolveRedisUrl(config);
+  const redis = createRedis({ url: redisUrl, name: 'ingest', logger, profile: 'fail-fast' });
   const handlers = webhookHandlersFromConfig(config);
   const app = buildIngestApp({
     config,
@@ -78,7 +65,10 @@ export async function startIngest(
   });
 
   if (!(await waitForRedis(redis, REDIS_STARTUP_WAIT_MS)))
-    logger.warn({ component: 'ingest' }, 'redis not reachable yet; webhooks get 503 until it is');
+    logger.warn(
+      { component: 'ingest' },
+      `cannot reach Redis at ${serverAddress(redisUrl)} yet; webhooks get 503 until it is up`,
+    );
 
   let address: string;
   try {
@@ -88,21 +78,30 @@ export async function startIngest(
     await closeRedis(redis);
     throw error;
   }
+  const bound = boundUrl(app, address);
   logger.info(
-    { component: 'ingest', address, platforms: Object.keys(handlers), stream: config.streamKey },
-    `ingest listening on ${address}`,
+    { component: 'ingest', address: bound, platforms: Object.keys(handlers), stream: config.streamKey },
+    `ingest listening on ${bound}`,
   );
 
   let closing: Promise<void> | undefined;
   return {
     app,
     address,
+    bound,
     close: () =>
       (closing ??= (async () => {
         await app.close();
         await closeRedis(redis);
       })()),
   };
+}
+
+/** The socket's own address (Fastify's answer names one interface even when bound to all). */
+function boundUrl(app: FastifyInstance, fallback: string): string {
+  const bound = app.server.address();
+  if (bound === null || typeof bound === 'string') return fallback;
+  return `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
 }
 
 /** Runs until SIGTERM/SIGINT; resolves with the exit code once shut down. */

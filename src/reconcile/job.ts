@@ -302,7 +302,7 @@ export function createReconciler(deps: ReconcileDeps) {
     summary.shops.push(report);
     summary.errors.push({ platform, shop_id, ...report.error! });
     deps.metrics?.countShop(platform, 'failed', 0, 0);
-    log.error({ platform, shop_id, err: error.toJSON() }, 'shop document unreadable; skipped');
+    log.error({ platform, shop_id, err: error }, 'shop document unreadable; skipped');
   }
 
   async function recordStart(request: RunRequest, summary: RunSummary, startedAt: Date): Promise<void> {
@@ -477,7 +477,7 @@ export function createReconciler(deps: ReconcileDeps) {
       } else {
         const appError = toAppError(error);
         report.error = { code: appError.code, message: appError.message };
-        shopLog.error({ err: appError.toJSON() }, 'shop reconcile failed; continuing with the others');
+        shopLog.error({ err: appError }, 'shop reconcile failed; continuing with the others');
       }
       summary.errors.push({ platform: shop.platform, shop_id: shop.shop_id, ...report.error });
       return stopped;
@@ -520,12 +520,9 @@ export function createReconciler(deps: ReconcileDeps) {
       const appError = toAppError(error);
       summary.status = 'failed';
       summary.errors.push({ platform: null, shop_id: null, code: appError.code, message: appError.message });
-      log.error({ run_id: summary.id, err: appError.toJSON() }, 'run failed');
+      log.error({ run_id: summary.id, err: appError }, 'run failed');
       await recordEnd(summary).catch((recordError: unknown) =>
-        log.error(
-          { run_id: summary.id, err: toAppError(recordError).toJSON() },
-          'could not record the failed run',
-        ),
+        log.error({ run_id: summary.id, err: recordError }, 'could not record the failed run'),
       );
       throw error;
     }

@@ -6,7 +6,6 @@
 import { schedule, type ScheduledTask } from 'node-cron';
 
 import type { Config } from '../shared/config.js';
-import { toAppError } from '../shared/errors.js';
 import { tryAcquireLease } from '../shared/lock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Redis } from '../shared/redis.js';
@@ -78,7 +77,7 @@ export function createReconcileScheduler(deps: SchedulerDeps) {
           try {
             await runExclusive({ trigger: 'cron', mode: { type: 'today' } });
           } catch (error) {
-            log.error({ err: toAppError(error).toJSON() }, 'scheduled reconcile failed');
+            log.error({ err: error }, 'scheduled reconcile failed');
           }
         },
         { timezone: deps.config.timezone, name: 'reconcile', noOverlap: true },
@@ -86,7 +85,7 @@ export function createReconcileScheduler(deps: SchedulerDeps) {
       log.info({ cron: deps.config.reconcileCron, timezone: deps.config.timezone }, 'reconcile scheduled');
       // The last-success gauges from sync_runs: a restarted process reports them before its first run.
       loading = deps.reconciler.loadLastSuccess().catch((error: unknown) => {
-        log.warn({ err: toAppError(error).toJSON() }, 'could not load the last successful runs for metrics');
+        log.warn({ err: error }, 'could not load the last successful runs for metrics');
       });
     },
     /** Stops the schedule; a run in progress stops between pages and records itself. Idempotent. */

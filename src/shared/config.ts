@@ -231,6 +231,13 @@ export const VARIABLES = [
       "how long a graceful shutdown waits for the work in flight (webhooks being answered, the worker's batch, a reconcile page) before the process exits anyway; `worker` allows 2 s and `start` 5 s more to close its connections",
     schema: integer(100, 600_000),
   },
+  {
+    name: 'STARTUP_WAIT_MS',
+    default: '60000',
+    description:
+      'how long `worker`, `reconcile` and `start` wait for Redis and MongoDB at start (retrying, logged) before they exit 1',
+    schema: integer(0, 3_600_000),
+  },
   { name: 'TIKTOK_APP_KEY', description: 'TikTok Shop app key', schema: nonEmpty },
   { name: 'TIKTOK_APP_SECRET', description: 'TikTok Shop app secret', secret: true, schema: nonEmpty },
   {
@@ -381,7 +388,10 @@ export interface ShopeeConfig {
 }
 
 export interface Config {
-  /** undefined: `start` embeds a server, other roles use DEFAULT_REDIS_URL (see resolveRedisUrl). */
+  /**
+   * undefined: `start` embeds a server; other commands use the one a running `start` recorded
+   * (the dispatcher fills it in), else DEFAULT_REDIS_URL (see resolveRedisUrl).
+   */
   redisUrl: string | undefined;
   mongoUrl: string | undefined;
   mongoDb: string;
@@ -406,6 +416,7 @@ export interface Config {
   shopConcurrency: number;
   metricsPort: number | undefined;
   shutdownTimeoutMs: number;
+  startupWaitMs: number;
   /** undefined when the platform's credentials are unset: the platform is disabled. */
   tiktok: TikTokConfig | undefined;
   shopee: ShopeeConfig | undefined;
@@ -430,6 +441,23 @@ export class ConfigError extends AppError {
     this.name = 'ConfigError';
     this.problems = problems;
   }
+}
+
+/**
+ * `host:port` of a server URL (several, comma-separated, for a MongoDB seed list), without scheme,
+ * credentials, path or options: what error messages name, safe to show anywhere.
+ */
+export function serverAddress(url: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  const defaultPort =
+    scheme === 'redis' || scheme === 'rediss' ? 6379 : scheme === 'mongodb' ? 27017 : undefined;
+  const rest = url.slice(scheme ? scheme.length + 3 : 0);
+  // After the last "@": a password written without percent-encoding may hold "/", "?" or "@".
+  const hosts = rest.slice(rest.lastIndexOf('@') + 1).split(/[/?#]/, 1)[0] ?? '';
+  return hosts
+    .split(',')
+    .map((host) => (defaultPort === undefined || /:\d+$/.test(host) ? host : `${host}:${defaultPort}`))
+    .join(',');
 }
 
 /** Shows a URL with any password replaced, so a bad MONGO_URL can be reported safely. */
@@ -538,6 +566,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     shopConcurrency: d.SHOP_CONCURRENCY,
     metricsPort: v.METRICS_PORT,
     shutdownTimeoutMs: d.SHUTDOWN_TIMEOUT_MS,
+    startupWaitMs: d.STARTUP_WAIT_MS,
     tiktok,
     shopee,
     marketplaceTimeoutMs: d.MARKETPLACE_TIMEOUT_MS,

@@ -90,6 +90,10 @@ export function isAppError(error: unknown, code?: ErrorCode): error is AppError 
  */
 export function toAppError(error: unknown, fallback: ErrorCode = 'ERR_INTERNAL'): AppError {
   if (error instanceof AppError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new AppError(fallback, message, { cause: error });
+  return new AppError(fallback, messageOf(error), { cause: error });
+}
+
+/** The message of anything thrown (an Error's message, else its string form). */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -88,7 +88,7 @@ export async function tryAcquireLease({
             logger.error({ key }, 'lease lost; stopping after the current step');
           }
         })
-        .catch((error: unknown) => logger.warn({ err: { message: String(error) } }, 'lease renewal failed'));
+        .catch((error: unknown) => logger.warn({ err: error }, 'lease renewal failed'));
     },
     Math.max(100, Math.floor(ttlMs / 3)),
   );

@@ -58,10 +58,59 @@ export interface LoggerFactoryOptions {
   redact?: Redactor;
 }
 
+/** What `err` becomes in a log line. */
+export interface SerializedError {
+  type: string;
+  message: string;
+  stack?: string;
+  code?: string | number;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+  cause?: SerializedError;
+}
+
+const MAX_CAUSES = 3;
+
+/**
+ * The one convention for errors in logs: log the thrown value itself, `{ err: error }`. It is
+ * written as type/message/stack, plus an AppError's code/retryable/details and the cause chain,
+ * and nothing else: other properties of driver errors (ioredis keeps a failed command's
+ * arguments, AUTH's password among them) never reach a log line. A value that is not an Error
+ * (a thrown string) keeps its text under `message`.
+ */
+export function serializeError(value: unknown, depth = 0): SerializedError {
+  if (!(value instanceof Error)) {
+    const { message, code } = (typeof value === 'object' && value !== null ? value : {}) as {
+      message?: unknown;
+      code?: unknown;
+    };
+    return {
+      type: 'NonError',
+      message: typeof message === 'string' ? message : String(value),
+      ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    };
+  }
+  const { code, retryable, details } = value as { code?: unknown; retryable?: unknown; details?: unknown };
+  return {
+    type: value.constructor.name || value.name,
+    message: value.message,
+    stack: value.stack ?? '',
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    ...(typeof retryable === 'boolean' ? { retryable } : {}),
+    ...(details !== null && typeof details === 'object'
+      ? { details: details as Record<string, unknown> }
+      : {}),
+    ...(value.cause !== undefined && depth < MAX_CAUSES
+      ? { cause: serializeError(value.cause, depth + 1) }
+      : {}),
+  };
+}
+
 export function createLogger(options: LoggerFactoryOptions): Logger {
   const base: LoggerOptions = {
     level: options.level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { err: (value: unknown) => serializeError(value) },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },

@@ -3,6 +3,7 @@
  */
 import { MongoClient, type Db, type IndexDescription } from 'mongodb';
 
+import { serverAddress } from './config.js';
 import { AppError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -72,9 +73,7 @@ export async function connectMongo(options: CreateMongoOptions): Promise<MongoHa
     await client.connect();
   } catch (error) {
     await client.close().catch(() => undefined);
-    throw new AppError('ERR_MONGO_UNAVAILABLE', `cannot connect to MongoDB: ${describeMongoError(error)}`, {
-      cause: error,
-    });
+    throw connectError(options.url, error);
   }
   options.logger.child({ component: 'mongo' }).debug({ db: options.dbName }, 'mongo connected');
   let closing: Promise<void> | undefined;
@@ -88,13 +87,75 @@ export async function connectMongo(options: CreateMongoOptions): Promise<MongoHa
   };
 }
 
+/** The driver's names for "no server answered" (as opposed to a server refusing us). */
+const UNREACHABLE = /^Mongo(ServerSelection|Network|NetworkTimeout|TopologyClosed)Error$/;
+
+/**
+ * Plain words naming host:port only (never the URL: it may hold a password). Unreachable is
+ * retryable; a server that refuses us (authentication, authorization) is not.
+ */
+function connectError(url: string, error: unknown): AppError {
+  const address = serverAddress(url);
+  if (error instanceof Error && !UNREACHABLE.test(error.name)) {
+    return new AppError('ERR_MONGO_UNAVAILABLE', `MongoDB at ${address} refused us: ${error.message}`, {
+      cause: error,
+      retryable: false,
+    });
+  }
+  return new AppError('ERR_MONGO_UNAVAILABLE', `cannot reach MongoDB at ${address}`, { cause: error });
+}
+
+const STARTUP_LOG_EVERY_MS = 10_000;
+const STARTUP_RETRY_MAX_MS = 5_000;
+
+/**
+ * A role's start: connects, retrying an unreachable MongoDB with doubling pauses (250 ms to 5 s)
+ * for up to `waitMs`, logging while it waits; then fails with "cannot reach MongoDB at host:port
+ * (waited N s)". A server that refuses us fails at once.
+ */
+export async function connectMongoAtStart(
+  options: CreateMongoOptions & { waitMs: number },
+): Promise<MongoHandle> {
+  const address = serverAddress(options.url);
+  const log = options.logger.child({ component: 'startup', mongo: address });
+  const started = Date.now();
+  const deadline = started + options.waitMs;
+  let pause = 250;
+  let lastLogAt = 0;
+  for (;;) {
+    const selection = Math.max(500, Math.min(5_000, deadline - Date.now()));
+    try {
+      const handle = await connectMongo({ ...options, serverSelectionTimeoutMS: selection });
+      if (lastLogAt > 0) log.info({ waited_ms: Date.now() - started }, `MongoDB at ${address} is reachable`);
+      return handle;
+    } catch (error) {
+      if (!(error instanceof AppError) || !error.retryable) throw error;
+      if (Date.now() + pause >= deadline) {
+        const waited = Math.round((Date.now() - started) / 1000);
+        throw new AppError(
+          'ERR_MONGO_UNAVAILABLE',
+          `cannot reach MongoDB at ${address} (waited ${waited} s)`,
+          {
+            cause: error,
+          },
+        );
+      }
+      if (Date.now() - lastLogAt >= STARTUP_LOG_EVERY_MS) {
+        lastLogAt = Date.now();
+        log.warn(
+          { waited_ms: lastLogAt - started, timeout_ms: options.waitMs },
+          `waiting for MongoDB at ${address}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, STARTUP_RETRY_MAX_MS);
+    }
+  }
+}
+
 /** Creates every index of CONTRACT §5. Safe to run at every start (createIndexes is idempotent). */
 export async function ensureIndexes(db: Db): Promise<void> {
   for (const [collection, indexes] of Object.entries(INDEXES)) {
     await db.collection(collection).createIndexes([...indexes]);
   }
-}
-
-function describeMongoError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -16,7 +16,7 @@
  *
  * Needs Redis >= 5 (scripts replicate effects, so TIME before a write is allowed).
  */
-import { AppError } from './errors.js';
+import { AppError, messageOf } from './errors.js';
 import type { Logger } from './logger.js';
 import type { RateLimiter } from './marketplaces/types.js';
 import type { Redis } from './redis.js';
@@ -166,7 +166,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     try {
       return await call();
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
       throw new AppError('ERR_REDIS_UNAVAILABLE', `rate limiter: Redis call failed: ${message}`, {
         cause: error,
       });

@@ -11,6 +11,8 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 
+import { serverAddress } from './config.js';
+import { AppError } from './errors.js';
 import type { Logger } from './logger.js';
 
 export type { Redis } from 'ioredis';
@@ -65,7 +67,7 @@ export function createRedis(options: CreateRedisOptions): Redis {
   client.on('error', (error: Error) => {
     if (down) return;
     down = true;
-    log.warn({ err: { message: error.message } }, 'redis connection error; reconnecting');
+    log.warn({ err: error }, 'redis connection error; reconnecting');
   });
   client.on('ready', () => {
     if (down) log.info('redis connection restored');
@@ -117,5 +119,91 @@ export async function pingRedis(client: Redis): Promise<boolean> {
     return (await client.ping()) === 'PONG';
   } catch {
     return false;
+  }
+}
+
+/**
+ * Resolves once the client is connected (true), or with false after `timeoutMs`. Reconnecting is
+ * ioredis's own (retryStrategy); this only waits for its 'ready'.
+ */
+export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  let timer: NodeJS.Timeout | undefined;
+  let onReady: (() => void) | undefined;
+  try {
+    return await new Promise<boolean>((resolve) => {
+      onReady = () => resolve(true);
+      redis.once('ready', onReady);
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onReady) redis.off('ready', onReady);
+  }
+}
+
+/** "cannot reach Redis at host:port": the one way Redis being down is told (no URL, no password). */
+export function redisUnreachable(
+  url: string,
+  options: { waitedMs?: number; cause?: unknown } = {},
+): AppError {
+  const waited = options.waitedMs === undefined ? '' : ` (waited ${Math.round(options.waitedMs / 1000)} s)`;
+  return new AppError('ERR_REDIS_UNAVAILABLE', `cannot reach Redis at ${serverAddress(url)}${waited}`, {
+    cause: options.cause,
+  });
+}
+
+/** Redis answered but refused us (wrong or missing password, ACL): waiting will not help. */
+function isRedisRefusal(error: Error): boolean {
+  return /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid password/i.test(error.message);
+}
+
+const STARTUP_LOG_EVERY_MS = 10_000;
+
+export interface AwaitRedisOptions {
+  /** The client's URL, named (as host:port only) in logs and errors. */
+  url: string;
+  timeoutMs: number;
+  logger: Logger;
+}
+
+/**
+ * A role's start: waits up to `timeoutMs` for Redis, logging while it waits (ioredis reconnects
+ * with capped backoff meanwhile), then fails with ERR_REDIS_UNAVAILABLE "cannot reach Redis at
+ * host:port". Credentials Redis refuses fail at once: no amount of waiting fixes them.
+ */
+export async function awaitRedisAtStart(redis: Redis, options: AwaitRedisOptions): Promise<void> {
+  if (redis.status === 'ready') return;
+  const address = serverAddress(options.url);
+  const log = options.logger.child({ component: 'startup', redis: address });
+  const started = Date.now();
+  let lastLogAt = 0;
+  let onError: ((error: Error) => void) | undefined;
+  const refused = new Promise<never>((_, reject) => {
+    onError = (error) => {
+      if (isRedisRefusal(error)) {
+        const reason = error.message.split('. ')[0] ?? error.message;
+        reject(
+          new AppError('ERR_REDIS_UNAVAILABLE', `Redis at ${address} refused us: ${reason}`, {
+            retryable: false,
+          }),
+        );
+        return;
+      }
+      if (Date.now() - lastLogAt < STARTUP_LOG_EVERY_MS) return;
+      lastLogAt = Date.now();
+      log.warn(
+        { waited_ms: lastLogAt - started, timeout_ms: options.timeoutMs },
+        `waiting for Redis at ${address}`,
+      );
+    };
+    redis.on('error', onError);
+  });
+  try {
+    const ready = await Promise.race([waitForRedis(redis, options.timeoutMs), refused]);
+    if (!ready) throw redisUnreachable(options.url, { waitedMs: Date.now() - started });
+    if (lastLogAt > 0) log.info({ waited_ms: Date.now() - started }, `Redis at ${address} is reachable`);
+  } finally {
+    if (onError) redis.off('error', onError);
   }
 }

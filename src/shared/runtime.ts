@@ -15,9 +15,9 @@ import type { AdapterRegistry } from './marketplaces/types.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createMetricsRegistry, type Registry } from './metrics.js';
 import type { ReadinessCheck } from './readiness.js';
-import { connectMongo, ensureIndexes, type MongoHandle } from './mongo.js';
+import { connectMongoAtStart, ensureIndexes, type MongoHandle } from './mongo.js';
 import { createRedisRateLimiter, type RedisRateLimiter } from './ratelimit.js';
-import { closeRedis, createRedis, type Redis } from './redis.js';
+import { awaitRedisAtStart, closeRedis, createRedis, type Redis } from './redis.js';
 import { createShopStore, type ShopStore } from './store/shops.js';
 
 export interface Runtime {
@@ -54,16 +54,25 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<Runtime>
   const extra: Redis[] = [];
   let mongo: MongoHandle;
   try {
-    mongo = await connectMongo({
+    // Both servers are waited for at start (bounded, logged), so a role started before them —
+    // compose, a reboot — comes up with them instead of exiting at its first command.
+    await awaitRedisAtStart(redis, { url: redisUrl, timeoutMs: config.startupWaitMs, logger });
+    mongo = await connectMongoAtStart({
       url: resolveMongoUrl(config),
       dbName: config.mongoDb,
       logger,
       appName: role,
       monitorCommands: options.monitorMongoCommands ?? false,
+      waitMs: config.startupWaitMs,
     });
-    await ensureIndexes(mongo.db);
   } catch (error) {
     await closeRedis(redis);
+    throw error;
+  }
+  try {
+    await ensureIndexes(mongo.db);
+  } catch (error) {
+    await Promise.all([closeRedis(redis), mongo.close()]);
     throw error;
   }
   const shops = createShopStore({ db: mongo.db, encryptionKey: config.tokenEncryptionKey });

@@ -1,9 +1,14 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/shared/config.js';
+import { AppError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { configRedactor } from '../../src/shared/redact.js';
+import { closeRedis, createRedis } from '../../src/shared/redis.js';
 import { captureLogs } from '../support/logs.js';
+import { waitFor } from '../support/wait.js';
 
 const capture = () => captureLogs();
 
@@ -74,5 +79,65 @@ describe('createLogger', () => {
     logger.info('dropped');
     logger.warn('kept');
     expect(lines.map((l) => l.msg)).toEqual(['kept']);
+  });
+});
+
+describe('errors in logs (issue 12 #7)', () => {
+  it('issue 12 #7: a Redis connection error is logged with its type, message and stack', async () => {
+    const { lines, logger } = captureLogs();
+    const redis = createRedis({ url: 'redis://127.0.0.1:1', name: 'test', logger });
+    try {
+      await waitFor(() => lines.some((l) => l.msg === 'redis connection error; reconnecting'), 10_000);
+    } finally {
+      await closeRedis(redis);
+    }
+    const line = lines.find((l) => l.msg === 'redis connection error; reconnecting')!;
+    expect(line.err).toMatchObject({
+      type: 'Error',
+      message: 'connect ECONNREFUSED 127.0.0.1:1',
+      stack: expect.stringContaining('ECONNREFUSED') as unknown,
+      code: 'ECONNREFUSED',
+    });
+  });
+
+  it('issue 12 #7: an AppError is written as type/message/stack with its code and cause; nothing else of a driver error', () => {
+    const { lines, logger } = captureLogs();
+    // What ioredis attaches to a failed command: AUTH's arguments, password included.
+    const refused = Object.assign(new Error('WRONGPASS invalid username-password pair'), {
+      command: { name: 'auth', args: ['default', 's3cret-in-args'] },
+    });
+    logger.error({ err: new AppError('ERR_REDIS_UNAVAILABLE', 'redis refused us', { cause: refused }) }, 'x');
+    logger.error({ err: 'a thrown string' }, 'y');
+    const [first, second] = lines;
+    expect(first!.err).toEqual({
+      type: 'AppError',
+      message: 'redis refused us',
+      stack: expect.stringMatching(/^AppError: redis refused us\n\s+at /) as unknown,
+      code: 'ERR_REDIS_UNAVAILABLE',
+      retryable: true,
+      cause: {
+        type: 'Error',
+        message: 'WRONGPASS invalid username-password pair',
+        stack: expect.stringContaining('WRONGPASS') as unknown,
+      },
+    });
+    expect(JSON.stringify(first)).not.toContain('s3cret-in-args');
+    expect(second!.err).toEqual({ type: 'NonError', message: 'a thrown string' });
+  });
+
+  it('issue 12 #7: src logs the error itself under err, never a hand-made object or toJSON()', () => {
+    const root = join(process.cwd(), 'src');
+    const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    const offences: string[] = [];
+    for (const file of files) {
+      readFileSync(join(root, file), 'utf8')
+        .split('\n')
+        .forEach((line, index) => {
+          if (/\berr: *(\{|[^,}]*\.toJSON\(\)|errorInfo\()/.test(line))
+            offences.push(`${file}:${index + 1}: ${line.trim()}`);
+        });
+    }
+    expect(files.length).toBeGreaterThan(50);
+    expect(offences).toEqual([]);
   });
 });

@@ -26,7 +26,7 @@ import {
 } from 'mongodb';
 
 import { ENTITY_ID_FIELD, type EntityDocument } from '../documents.js';
-import { AppError } from '../errors.js';
+import { AppError, messageOf } from '../errors.js';
 import type { DetailKind } from '../marketplaces/types.js';
 import { COLLECTIONS } from '../mongo.js';
 import { contentHash } from './content-hash.js';
@@ -244,6 +244,6 @@ async function mongoCall<T>(call: () => Promise<T>): Promise<T> {
 
 /** Every MongoDB failure here is worth retrying later; the delivery limit bounds the retries. */
 function mongoError(error: unknown): AppError {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   return new AppError('ERR_MONGO_UNAVAILABLE', `MongoDB write/read failed: ${message}`, { cause: error });
 }

@@ -14,7 +14,7 @@ import { MongoServerError, type Collection, type Db, type Filter } from 'mongodb
 import { z } from 'zod';
 
 import { decryptToken, encryptToken } from '../crypto.js';
-import { AppError, isAppError } from '../errors.js';
+import { AppError, isAppError, messageOf } from '../errors.js';
 import type { Shop, ShopStatus, ShopTokens, TokenPersistence } from '../marketplaces/types.js';
 import { COLLECTIONS } from '../mongo.js';
 import { PLATFORMS, type Platform } from '../stream.js';
@@ -158,7 +158,7 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       return decryptToken(value, encryptionKey);
     } catch (error) {
       // decryptToken's messages never contain the value.
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = messageOf(error);
       throw new AppError(
         'ERR_SHOP_UNREADABLE',
         `${stored.platform} shop ${stored.shop_id}: its tokens cannot be read: ${reason}`,
@@ -371,7 +371,7 @@ async function mongoCall<T>(call: () => Promise<T>): Promise<T> {
     return await call();
   } catch (error) {
     if (error instanceof AppError) throw error;
-    const message = error instanceof Error ? error.message : String(error);
+    const message = messageOf(error);
     throw new AppError('ERR_MONGO_UNAVAILABLE', `MongoDB shops read/write failed: ${message}`, {
       cause: error,
     });

@@ -354,7 +354,7 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
       return trackingNumber ? { ...fields, tracking_no: trackingNumber } : order;
     } catch (error) {
       if (error instanceof AppError && !error.retryable && error.code !== 'ERR_MARKETPLACE_AUTH') {
-        log.debug({ shop_id: shop.shop_id, order_sn: orderSn, err: error.toJSON() }, 'no tracking number');
+        log.debug({ shop_id: shop.shop_id, order_sn: orderSn, err: error }, 'no tracking number');
         return order;
       }
       throw error;
