@@ -17,7 +17,7 @@ import { buildWorker } from '../src/consumer/main.js';
 import { pendingSummary } from '../src/consumer/ops.js';
 import { loadConfig } from '../src/shared/config.js';
 import { createLogger } from '../src/shared/logger.js';
-import { openRuntime, type Runtime } from '../src/shared/runtime.js';
+import { openRuntime, type Runtime } from '../src/runtime.js';
 import { encodeStreamEntry, type StreamEvent } from '../src/shared/stream.js';
 import { FAKE_ENDPOINTS, startFakeMarketplace, type Json } from '../src/sandbox/marketplace/index.js';
 import { fakeMarketplaceEnv, orderEvent } from '../test/support/pipeline.js';

@@ -14,7 +14,7 @@ import { pendingSummary } from '../src/consumer/ops.js';
 import { startIngest } from '../src/ingest/main.js';
 import { loadConfig } from '../src/shared/config.js';
 import { createLogger } from '../src/shared/logger.js';
-import { openRuntime } from '../src/shared/runtime.js';
+import { openRuntime } from '../src/runtime.js';
 import type { Platform } from '../src/shared/stream.js';
 import { FAKE_ENDPOINTS, startFakeMarketplace, type Json } from '../src/sandbox/marketplace/index.js';
 import { fakeMarketplaceEnv } from '../test/support/pipeline.js';

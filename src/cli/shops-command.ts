@@ -9,8 +9,8 @@
 import { resolveMongoUrl, type Config, type TikTokConfig } from '../shared/config.js';
 import { isAppError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { createTikTokClient, type TikTokAuthorizedShop } from '../shared/marketplaces/tiktok/client.js';
-import type { RateLimiter } from '../shared/marketplaces/types.js';
+import { createTikTokClient, type TikTokAuthorizedShop } from '../marketplaces/tiktok/client.js';
+import type { RateLimiter } from '../marketplaces/types.js';
 import { connectMongo, ensureIndexes } from '../shared/mongo.js';
 import { createShopStore, type PublicShop, type ShopStore } from '../shared/store/shops.js';
 import { PLATFORMS, type Platform } from '../shared/stream.js';

@@ -16,9 +16,9 @@ import { EXIT_FAILURE, type CliIo } from '../shared/command.js';
 import { resolveMongoUrl, resolveRedisUrl, serverAddress, type Config } from '../shared/config.js';
 import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { enabledPlatforms } from '../shared/marketplaces/registry.js';
+import { enabledPlatforms } from '../marketplaces/registry.js';
 import { configRedactor } from '../shared/redact.js';
-import { openRuntime, type Runtime } from '../shared/runtime.js';
+import { openRuntime, type Runtime } from '../runtime.js';
 import type { CliCommandSpec } from './dispatch.js';
 import {
   EmbeddedUnavailable,

@@ -7,7 +7,7 @@
 import { resolveMongoUrl, resolveRedisUrl } from '../shared/config.js';
 import { isAppError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
-import type { DetailKind } from '../shared/marketplaces/types.js';
+import type { DetailKind } from '../marketplaces/types.js';
 import { connectMongo } from '../shared/mongo.js';
 import { closeRedis, createRedis, isRedisConnectionError } from '../shared/redis.js';
 import { PLATFORMS, type Platform } from '../shared/stream.js';

@@ -21,7 +21,7 @@ import { retryScheduleKey } from '../consumer/group.js';
 import { RECONCILED_KINDS } from '../reconcile/feed.js';
 import type { Config } from '../shared/config.js';
 import { ENTITY_ID_FIELD } from '../shared/documents.js';
-import type { DetailKind } from '../shared/marketplaces/types.js';
+import type { DetailKind } from '../marketplaces/types.js';
 import { COLLECTIONS } from '../shared/mongo.js';
 import type { Redis } from '../shared/redis.js';
 import { fieldsToRecord, type Platform } from '../shared/stream.js';

@@ -9,7 +9,7 @@ import { randomInt } from 'node:crypto';
 import { TEST_SHOP_IDS, WEBHOOK_TYPES, sampleWebhook } from '../sandbox/webhooks.js';
 import { EXIT_FAILURE, EXIT_OK, type CliIo, type CommandSpec, type FlagValues } from '../shared/command.js';
 import { redactUrl, type Config } from '../shared/config.js';
-import { hmacSha256Hex } from '../shared/marketplaces/signature.js';
+import { hmacSha256Hex } from '../marketplaces/signature.js';
 import type { Platform } from '../shared/stream.js';
 import { messageOf } from '../shared/errors.js';
 

@@ -1,7 +1,7 @@
 import type { CommandSpec } from '../shared/command.js';
 import { createLogger } from '../shared/logger.js';
 import { configRedactor } from '../shared/redact.js';
-import { openRuntime } from '../shared/runtime.js';
+import { openRuntime } from '../runtime.js';
 import { runWorkerRole } from './main.js';
 
 /** `market-ingest worker`: the stream consumer only (CONTRACT §1). */

@@ -3,7 +3,7 @@
  * loop to a runtime (clients, shop store, adapters), run until a signal, close in order.
  */
 import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
-import { standaloneRoleTail, type Runtime } from '../shared/runtime.js';
+import { standaloneRoleTail, type Runtime } from '../runtime.js';
 import { createEntityStore } from '../shared/store/entities.js';
 import { createFailureRecorder } from './dead-letter.js';
 import { createConsumerGroup } from './group.js';

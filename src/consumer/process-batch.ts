@@ -26,7 +26,7 @@ import type {
   MarketplaceAdapter,
   Shop,
   ShopStatus,
-} from '../shared/marketplaces/types.js';
+} from '../marketplaces/types.js';
 import { entityIdOf, type EntityStore, type WriteOutcome } from '../shared/store/entities.js';
 import {
   decodeStreamEntry,

@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { WebhookEvent, WebhookHandler, WebhookRequest } from '../shared/marketplaces/types.js';
+import type { WebhookEvent, WebhookHandler, WebhookRequest } from '../marketplaces/types.js';
 import type { Redis } from '../shared/redis.js';
 import { PLATFORMS, type Platform, type StreamEvent } from '../shared/stream.js';
 import type { EventAppender } from './append.js';

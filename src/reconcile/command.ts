@@ -3,7 +3,7 @@ import { EXIT_FAILURE, EXIT_OK, type CliIo, type CommandSpec, type FlagValues } 
 import { isAppError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { configRedactor } from '../shared/redact.js';
-import { openRuntime } from '../shared/runtime.js';
+import { openRuntime } from '../runtime.js';
 import { PLATFORMS, type Platform } from '../shared/stream.js';
 import type { RunMode } from './job.js';
 import {

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import type { DetailKind, MarketplaceAdapter, Shop } from '../shared/marketplaces/types.js';
+import type { DetailKind, MarketplaceAdapter, Shop } from '../marketplaces/types.js';
 import type { Redis } from '../shared/redis.js';
 import { encodeStreamEntry, type StreamEvent } from '../shared/stream.js';
 import type { TimeWindow } from './window.js';

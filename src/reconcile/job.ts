@@ -20,7 +20,7 @@ import type { Db } from 'mongodb';
 import type { Config } from '../shared/config.js';
 import { AppError, isAppError, toAppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { AdapterRegistry, MarketplaceAdapter, Shop } from '../shared/marketplaces/types.js';
+import type { AdapterRegistry, MarketplaceAdapter, Shop } from '../marketplaces/types.js';
 import { COLLECTIONS } from '../shared/mongo.js';
 import type { Redis } from '../shared/redis.js';
 import type { ShopListing } from '../shared/store/shops.js';

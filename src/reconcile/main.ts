@@ -3,7 +3,7 @@
  * (`market-ingest reconcile run …`), both on a runtime's clients, shop store and adapters.
  */
 import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
-import { standaloneRoleTail, type Runtime } from '../shared/runtime.js';
+import { standaloneRoleTail, type Runtime } from '../runtime.js';
 import { createReconciler, type RunProgress } from './job.js';
 import { createReconcileMetrics } from './metrics.js';
 import { createReconcileScheduler, type ExclusiveRunResult, type ReconcileScheduler } from './scheduler.js';

@@ -6,7 +6,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 
 import { loadConfig, type Config } from '../shared/config.js';
-import type { Shop } from '../shared/marketplaces/types.js';
+import type { Shop } from '../marketplaces/types.js';
 import { startFakeMarketplace, type FakeMarketplace } from './marketplace/index.js';
 import { createScenario, type Scenario, type ScenarioShop } from './scenario.js';
 

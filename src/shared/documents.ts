@@ -1,6 +1,6 @@
 /**
  * The canonical MongoDB documents of CONTRACT §5, written only through src/shared/store.
- * Mappers in src/shared/marketplaces/<platform>/dto.ts produce them from marketplace objects.
+ * Mappers in src/marketplaces/<platform>/dto.ts produce them from marketplace objects.
  */
 import type { Decimal128 } from 'mongodb';
 

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 
 import { AppError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { HeldRefreshLock, RefreshLock } from './marketplaces/types.js';
+import type { HeldRefreshLock, RefreshLock } from './shop.js';
 import type { Redis } from './redis.js';
 import type { Platform } from './stream.js';
 

@@ -18,7 +18,7 @@
  */
 import { AppError, messageOf } from './errors.js';
 import type { Logger } from './logger.js';
-import type { RateLimiter } from './marketplaces/types.js';
+import type { RateLimiter } from './shop.js';
 import type { Redis } from './redis.js';
 import type { Platform } from './stream.js';
 

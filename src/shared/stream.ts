@@ -12,6 +12,9 @@ export type Platform = (typeof PLATFORMS)[number];
 export const ENTITY_KINDS = ['order', 'return', 'product', 'shop'] as const;
 export type EntityKind = (typeof ENTITY_KINDS)[number];
 
+/** Kinds that have marketplace details and a collection. */
+export type DetailKind = Exclude<EntityKind, 'shop'>;
+
 export const EVENT_SOURCES = ['webhook', 'reconcile', 'replay'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];
 

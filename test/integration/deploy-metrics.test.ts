@@ -14,7 +14,7 @@ import { buildWorker } from '../../src/consumer/main.js';
 import { buildIngestApp } from '../../src/ingest/app.js';
 import { webhookHandlersFromConfig } from '../../src/ingest/main.js';
 import { buildReconcileScheduler } from '../../src/reconcile/main.js';
-import { openRuntime, type Runtime } from '../../src/shared/runtime.js';
+import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { createTestEnv, silentLogger, type TestEnv } from '../support/context.js';
 import { sampleNames } from '../support/metrics.js';
 

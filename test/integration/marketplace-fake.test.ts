@@ -7,8 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createShopeeWebhookHandler } from '../../src/shared/marketplaces/shopee/webhook.js';
-import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
+import { createShopeeWebhookHandler } from '../../src/marketplaces/shopee/webhook.js';
+import { createTikTokWebhookHandler } from '../../src/marketplaces/tiktok/webhook.js';
 import {
   FAKE_ENDPOINTS,
   startFakeMarketplace,

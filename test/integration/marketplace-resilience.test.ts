@@ -6,11 +6,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { isAppError } from '../../src/shared/errors.js';
-import { createShopeeAdapter, type ShopeeAdapter } from '../../src/shared/marketplaces/shopee/adapter.js';
-import { createShopeeWebhookHandler } from '../../src/shared/marketplaces/shopee/webhook.js';
-import { createTikTokAdapter, type TikTokAdapter } from '../../src/shared/marketplaces/tiktok/adapter.js';
-import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
-import type { Shop } from '../../src/shared/marketplaces/types.js';
+import { createShopeeAdapter, type ShopeeAdapter } from '../../src/marketplaces/shopee/adapter.js';
+import { createShopeeWebhookHandler } from '../../src/marketplaces/shopee/webhook.js';
+import { createTikTokAdapter, type TikTokAdapter } from '../../src/marketplaces/tiktok/adapter.js';
+import { createTikTokWebhookHandler } from '../../src/marketplaces/tiktok/webhook.js';
+import type { Shop } from '../../src/marketplaces/types.js';
 import { silentLogger } from '../support/context.js';
 import { detailsOrThrow } from '../support/details.js';
 import {

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import type { OrderDocument, ProductDocument } from '../../src/shared/documents.js';
 import { isAppError } from '../../src/shared/errors.js';
-import { createShopeeAdapter, type ShopeeAdapter } from '../../src/shared/marketplaces/shopee/adapter.js';
-import { createShopeeWebhookHandler } from '../../src/shared/marketplaces/shopee/webhook.js';
-import type { ListedEntity, MappingContext, Shop } from '../../src/shared/marketplaces/types.js';
+import { createShopeeAdapter, type ShopeeAdapter } from '../../src/marketplaces/shopee/adapter.js';
+import { createShopeeWebhookHandler } from '../../src/marketplaces/shopee/webhook.js';
+import type { ListedEntity, MappingContext, Shop } from '../../src/marketplaces/types.js';
 import { silentLogger } from '../support/context.js';
 import { detailsOrThrow } from '../support/details.js';
 import { memoryTokenStore, unlimitedLimiter } from '../support/fake-marketplace/deps.js';

@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { isAppError } from '../../src/shared/errors.js';
-import { httpStatusOf } from '../../src/shared/marketplaces/http.js';
-import { createTikTokAdapter, type TikTokAdapter } from '../../src/shared/marketplaces/tiktok/adapter.js';
-import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
-import type { ListedEntity, Shop } from '../../src/shared/marketplaces/types.js';
+import { httpStatusOf } from '../../src/marketplaces/http.js';
+import { createTikTokAdapter, type TikTokAdapter } from '../../src/marketplaces/tiktok/adapter.js';
+import { createTikTokWebhookHandler } from '../../src/marketplaces/tiktok/webhook.js';
+import type { ListedEntity, Shop } from '../../src/marketplaces/types.js';
 import { memoryTokenStore, unlimitedLimiter } from '../support/fake-marketplace/deps.js';
 import { detailsOrThrow } from '../support/details.js';
 import {

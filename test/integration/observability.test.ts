@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { buildReconcileScheduler } from '../../src/reconcile/main.js';
-import { openRuntime, type Runtime } from '../../src/shared/runtime.js';
+import { openRuntime, type Runtime } from '../../src/runtime.js';
 import type { Platform } from '../../src/shared/stream.js';
 import { silentLogger } from '../support/context.js';
 import { FAKE_ENDPOINTS } from '../support/fake-marketplace/index.js';

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createTikTokAdapter } from '../../src/shared/marketplaces/tiktok/adapter.js';
-import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
+import { createTikTokAdapter } from '../../src/marketplaces/tiktok/adapter.js';
+import { createTikTokWebhookHandler } from '../../src/marketplaces/tiktok/webhook.js';
 import { createRedisRateLimiter } from '../../src/shared/ratelimit.js';
 import { createTestEnv, silentLogger, type TestEnv } from '../support/context.js';
 import { detailsOrThrow } from '../support/details.js';

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { openRuntime, type Runtime } from '../../src/shared/runtime.js';
+import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { silentLogger } from '../support/context.js';
 import { detailsOrThrow } from '../support/details.js';
 import { FAKE_ENDPOINTS } from '../support/fake-marketplace/index.js';

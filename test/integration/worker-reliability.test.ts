@@ -9,7 +9,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createBatchProcessor } from '../../src/consumer/process-batch.js';
 import { ensureConsumerGroup } from '../../src/consumer/worker.js';
 import { startMetricsServer } from '../../src/shared/metrics-server.js';
-import { openRuntime } from '../../src/shared/runtime.js';
+import { openRuntime } from '../../src/runtime.js';
 import { createEntityStore } from '../../src/shared/store/entities.js';
 import { fieldsToRecord, type StreamEvent } from '../../src/shared/stream.js';
 import { silentLogger } from '../support/context.js';

@@ -1,5 +1,5 @@
 /** Test helper: the objects of a detail fetch, or the first failed call's error thrown. */
-import type { DetailResult } from '../../src/shared/marketplaces/types.js';
+import type { DetailResult } from '../../src/marketplaces/types.js';
 
 export async function detailsOrThrow(pending: Promise<DetailResult>): Promise<unknown[]> {
   const result = await pending;

@@ -9,7 +9,7 @@ import { createReconciler, type ReconcileDeps, type Reconciler } from '../../src
 import { pendingSummary } from '../../src/consumer/ops.js';
 import type { Worker } from '../../src/consumer/worker.js';
 import type { Json } from './fake-marketplace/index.js';
-import { openRuntime, type Runtime } from '../../src/shared/runtime.js';
+import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { encodeStreamEntry, type Platform, type StreamEvent } from '../../src/shared/stream.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createTestEnv, silentLogger, type TestEnv } from './context.js';

@@ -12,13 +12,9 @@ import {
   mapShopeeOrder,
   mapShopeeProduct,
   mapShopeeReturn,
-} from '../../src/shared/marketplaces/shopee/dto.js';
-import {
-  mapTikTokOrder,
-  mapTikTokProduct,
-  mapTikTokReturn,
-} from '../../src/shared/marketplaces/tiktok/dto.js';
-import type { MappingContext } from '../../src/shared/marketplaces/types.js';
+} from '../../src/marketplaces/shopee/dto.js';
+import { mapTikTokOrder, mapTikTokProduct, mapTikTokReturn } from '../../src/marketplaces/tiktok/dto.js';
+import type { MappingContext } from '../../src/marketplaces/types.js';
 
 type Json = Record<string, unknown>;
 

@@ -11,8 +11,8 @@ import {
   closeAdapterRegistry,
   createAdapterRegistry,
   enabledPlatforms,
-} from '../../src/shared/marketplaces/registry.js';
-import { timeWindows } from '../../src/shared/marketplaces/shopee/client.js';
+} from '../../src/marketplaces/registry.js';
+import { timeWindows } from '../../src/marketplaces/shopee/client.js';
 import { decimalFromNumber, decimalFromString, decimalStringFromNumber } from '../../src/shared/money.js';
 import { dateToIsoWithOffset, offsetMinutes, toIsoWithOffset } from '../../src/shared/time.js';
 import { silentLogger } from '../support/context.js';

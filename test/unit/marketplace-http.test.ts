@@ -17,9 +17,9 @@ import {
   type HttpContext,
   type HttpContextOptions,
   type ResponseClassifier,
-} from '../../src/shared/marketplaces/http.js';
-import { classifyShopeeResponse } from '../../src/shared/marketplaces/shopee/client.js';
-import { classifyTikTokResponse } from '../../src/shared/marketplaces/tiktok/client.js';
+} from '../../src/marketplaces/http.js';
+import { classifyShopeeResponse } from '../../src/marketplaces/shopee/client.js';
+import { classifyTikTokResponse } from '../../src/marketplaces/tiktok/client.js';
 import { silentLogger } from '../support/context.js';
 import { unlimitedLimiter, type RecordingLimiter } from '../support/fake-marketplace/deps.js';
 

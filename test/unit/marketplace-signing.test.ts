@@ -5,16 +5,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 
-import {
-  shopeeSign,
-  shopeeSignedQuery,
-  shopeeStringToSign,
-} from '../../src/shared/marketplaces/shopee/signing.js';
-import {
-  tiktokSign,
-  tiktokSignedQuery,
-  tiktokStringToSign,
-} from '../../src/shared/marketplaces/tiktok/signing.js';
+import { shopeeSign, shopeeSignedQuery, shopeeStringToSign } from '../../src/marketplaces/shopee/signing.js';
+import { tiktokSign, tiktokSignedQuery, tiktokStringToSign } from '../../src/marketplaces/tiktok/signing.js';
 
 const hmac = (key: string, message: string) => createHmac('sha256', key).update(message).digest('hex');
 

@@ -8,12 +8,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { AppError, isAppError } from '../../src/shared/errors.js';
-import {
-  createTokenManager,
-  refreshLockTtlMs,
-  type RefreshTokens,
-} from '../../src/shared/marketplaces/tokens.js';
-import type { RefreshLock, Shop, ShopTokens } from '../../src/shared/marketplaces/types.js';
+import { createTokenManager, refreshLockTtlMs, type RefreshTokens } from '../../src/marketplaces/tokens.js';
+import type { RefreshLock, Shop, ShopTokens } from '../../src/marketplaces/types.js';
 import { silentLogger } from '../support/context.js';
 import { memoryTokenStore, type MemoryTokenStore } from '../support/fake-marketplace/deps.js';
 

@@ -15,9 +15,9 @@ import { sandboxConfig, SANDBOX_NAMES, SANDBOX_SHOPS } from '../../src/sandbox/s
 import { startTraffic } from '../../src/sandbox/traffic.js';
 import { sampleWebhook, WEBHOOK_TYPES } from '../../src/sandbox/webhooks.js';
 import { loadConfig } from '../../src/shared/config.js';
-import { createShopeeWebhookHandler } from '../../src/shared/marketplaces/shopee/webhook.js';
-import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
-import type { WebhookHandler } from '../../src/shared/marketplaces/types.js';
+import { createShopeeWebhookHandler } from '../../src/marketplaces/shopee/webhook.js';
+import { createTikTokWebhookHandler } from '../../src/marketplaces/tiktok/webhook.js';
+import type { WebhookHandler } from '../../src/marketplaces/types.js';
 
 const HANDLERS: Record<FakePlatform, WebhookHandler> = {
   tiktok: createTikTokWebhookHandler({ appKey: 'k', appSecret: 's' }),

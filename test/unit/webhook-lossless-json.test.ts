@@ -14,7 +14,7 @@ import {
   jsonUnixSeconds,
   parseLosslessJson,
   type JsonValue,
-} from '../../src/shared/marketplaces/lossless-json.js';
+} from '../../src/marketplaces/lossless-json.js';
 
 /** The parsed value with every JsonNumber turned into a JS number: what JSON.parse gives. */
 function asJsonParseWould(value: JsonValue): unknown {

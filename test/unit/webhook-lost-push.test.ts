@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { isAppError } from '../../src/shared/errors.js';
-import { lostPushBody } from '../../src/shared/marketplaces/shopee/dto.js';
-import { createShopeeWebhookHandler } from '../../src/shared/marketplaces/shopee/webhook.js';
+import { lostPushBody } from '../../src/marketplaces/shopee/dto.js';
+import { createShopeeWebhookHandler } from '../../src/marketplaces/shopee/webhook.js';
 
 const FIXTURES = new URL('../fixtures/webhooks/', import.meta.url);
 const published = JSON.parse(

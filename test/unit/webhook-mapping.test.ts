@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { isAppError } from '../../src/shared/errors.js';
-import { createShopeeWebhookHandler } from '../../src/shared/marketplaces/shopee/webhook.js';
-import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
-import type { WebhookHandler } from '../../src/shared/marketplaces/types.js';
+import { createShopeeWebhookHandler } from '../../src/marketplaces/shopee/webhook.js';
+import { createTikTokWebhookHandler } from '../../src/marketplaces/tiktok/webhook.js';
+import type { WebhookHandler } from '../../src/marketplaces/types.js';
 
 const FIXTURES = new URL('../fixtures/webhooks/', import.meta.url);
 const fixture = (path: string): Buffer => readFileSync(new URL(path, FIXTURES));

@@ -7,10 +7,10 @@ import { describe, expect, it } from 'vitest';
 
 import { loadConfig, VARIABLES } from '../../src/shared/config.js';
 import { isAppError } from '../../src/shared/errors.js';
-import { createShopeeWebhookHandler } from '../../src/shared/marketplaces/shopee/webhook.js';
-import { hmacSha256Hex, signatureMatches } from '../../src/shared/marketplaces/signature.js';
-import { createTikTokWebhookHandler } from '../../src/shared/marketplaces/tiktok/webhook.js';
-import type { WebhookHandler, WebhookRequest } from '../../src/shared/marketplaces/types.js';
+import { createShopeeWebhookHandler } from '../../src/marketplaces/shopee/webhook.js';
+import { hmacSha256Hex, signatureMatches } from '../../src/marketplaces/signature.js';
+import { createTikTokWebhookHandler } from '../../src/marketplaces/tiktok/webhook.js';
+import type { WebhookHandler, WebhookRequest } from '../../src/marketplaces/types.js';
 
 const FIXTURES = new URL('../fixtures/webhooks/', import.meta.url);
 const fixture = (path: string): Buffer => readFileSync(new URL(path, FIXTURES));

@@ -1,6 +1,6 @@
 /**
  * The fake marketplace's own signature rules, written from MARKETPLACES.md independently of
- * src/shared/marketplaces (the fake is the clients' peer: sharing code would let one bug pass both sides).
+ * src/marketplaces (the fake is the clients' peer: sharing code would let one bug pass both sides).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 

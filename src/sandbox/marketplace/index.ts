@@ -10,13 +10,13 @@
  * status). `market-ingest sandbox`, tests, benchmarks and the demo use it over real HTTP; it is
  * not a mock.
  *
- * Its signature checks are written independently of src/shared/marketplaces on purpose: it is our
+ * Its signature checks are written independently of src/marketplaces on purpose: it is our
  * clients' peer, so one bug cannot pass both sides. It imports shared types only.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { Shop } from '../../shared/marketplaces/types.js';
+import type { Shop } from '../../shared/shop.js';
 import { randomToken, shopeeWebhookSignature, tiktokWebhookSignature } from './crypto.js';
 import { createGenerator, type Generator } from './generators.js';
 import { createShopeeRouter, SHOPEE_ENDPOINTS } from './shopee.js';

@@ -27,7 +27,7 @@ import {
 
 import { ENTITY_ID_FIELD, type EntityDocument } from '../documents.js';
 import { AppError, messageOf } from '../errors.js';
-import type { DetailKind } from '../marketplaces/types.js';
+import type { DetailKind } from '../stream.js';
 import { COLLECTIONS } from '../mongo.js';
 import { contentHash } from './content-hash.js';
 import type { Platform } from '../stream.js';

@@ -15,7 +15,7 @@ import { z } from 'zod';
 
 import { decryptToken, encryptToken } from '../crypto.js';
 import { AppError, isAppError, messageOf } from '../errors.js';
-import type { Shop, ShopStatus, ShopTokens, TokenPersistence } from '../marketplaces/types.js';
+import type { Shop, ShopStatus, ShopTokens, TokenPersistence } from '../shop.js';
 import { COLLECTIONS } from '../mongo.js';
 import { PLATFORMS, type Platform } from '../stream.js';
 

@@ -2,7 +2,7 @@
  * Small in-memory implementations of the adapters' injected dependencies, for tests that talk
  * to the fake marketplace without Redis or MongoDB. Both are our own interfaces, not drivers.
  */
-import type { RateLimiter, ShopTokens, TokenPersistence } from '../../../src/shared/marketplaces/types.js';
+import type { RateLimiter, ShopTokens, TokenPersistence } from '../../../src/marketplaces/types.js';
 import type { Platform } from '../../../src/shared/stream.js';
 
 export interface RecordingLimiter extends RateLimiter {

@@ -15,9 +15,9 @@ import type {
   ProductDocument,
   ProductSku,
   ReturnDocument,
-} from '../../documents.js';
-import { decimalStringSchema } from '../../money.js';
-import { toIsoWithOffset, unixSecondsSchema } from '../../time.js';
+} from '../../shared/documents.js';
+import { decimalStringSchema } from '../../shared/money.js';
+import { toIsoWithOffset, unixSecondsSchema } from '../../shared/time.js';
 import {
   baseDocument,
   isRecord,

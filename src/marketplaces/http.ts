@@ -21,10 +21,10 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 
-import { mapSettled } from '../concurrency.js';
-import { AppError, isAppError, toAppError, type ErrorCode } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { Platform } from '../stream.js';
+import { mapSettled } from '../shared/concurrency.js';
+import { AppError, isAppError, toAppError, type ErrorCode } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Platform } from '../shared/stream.js';
 import { outcomeOfCode, outcomeOfError, type CallOutcome, type MarketplaceMetrics } from './metrics.js';
 import type {
   DetailResult,

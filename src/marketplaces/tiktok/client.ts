@@ -10,9 +10,9 @@
  */
 import { z } from 'zod';
 
-import { AppError } from '../../errors.js';
-import { toUnixSeconds } from '../../time.js';
-import { chunk } from '../../concurrency.js';
+import { AppError } from '../../shared/errors.js';
+import { toUnixSeconds } from '../../shared/time.js';
+import { chunk } from '../../shared/concurrency.js';
 import {
   createHttpContext,
   httpStatusOf,

@@ -6,10 +6,10 @@
  */
 import type { z } from 'zod';
 
-import { idempotencyKey, type BaseDocument } from '../documents.js';
-import { AppError } from '../errors.js';
-import type { Platform } from '../stream.js';
-import { dateToIsoWithOffset, toIsoWithOffset } from '../time.js';
+import { idempotencyKey, type BaseDocument } from '../shared/documents.js';
+import { AppError } from '../shared/errors.js';
+import type { Platform } from '../shared/stream.js';
+import { dateToIsoWithOffset, toIsoWithOffset } from '../shared/time.js';
 import type { DetailKind, MappingContext } from './types.js';
 
 // Lenient readers: a field that does not fit its schema reads as null (the schema reports why).

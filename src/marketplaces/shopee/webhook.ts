@@ -11,8 +11,8 @@
  */
 import { z } from 'zod';
 
-import { AppError } from '../../errors.js';
-import type { EntityKind } from '../../stream.js';
+import { AppError } from '../../shared/errors.js';
+import type { EntityKind } from '../../shared/stream.js';
 import {
   idText,
   jsonId as id,

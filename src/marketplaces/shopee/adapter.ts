@@ -4,9 +4,9 @@
  */
 import type { Dispatcher } from 'undici';
 
-import type { ShopeeConfig } from '../../config.js';
-import { toAppError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import type { ShopeeConfig } from '../../shared/config.js';
+import { toAppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
 import { detailsByKind } from '../http.js';
 import type { MarketplaceMetrics } from '../metrics.js';
 import { isRecord } from '../mapping.js';

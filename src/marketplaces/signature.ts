@@ -6,7 +6,7 @@
 import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { z } from 'zod';
 
-import { AppError, isAppError } from '../errors.js';
+import { AppError, isAppError } from '../shared/errors.js';
 import { parseLosslessJson, type JsonValue } from './lossless-json.js';
 
 /** Imports a secret once, so each verification does not re-import the key bytes. */

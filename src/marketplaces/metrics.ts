@@ -5,8 +5,8 @@
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 
-import { isAppError, type ErrorCode } from '../errors.js';
-import type { Platform } from '../stream.js';
+import { isAppError, type ErrorCode } from '../shared/errors.js';
+import type { Platform } from '../shared/stream.js';
 
 /**
  * One HTTP attempt's outcome: `ok`, one per ERR_MARKETPLACE_* code (`transient` is an HTTP 5xx

@@ -4,9 +4,9 @@
  */
 import type { Dispatcher } from 'undici';
 
-import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
-import type { Platform } from '../stream.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import type { Platform } from '../shared/stream.js';
 import type { MarketplaceMetrics } from './metrics.js';
 import { createShopeeAdapter, type ShopeeAdapterOptions } from './shopee/adapter.js';
 import { createShopeeWebhookHandler } from './shopee/webhook.js';

@@ -7,8 +7,8 @@
  */
 import { z } from 'zod';
 
-import { AppError } from '../../errors.js';
-import type { EntityKind } from '../../stream.js';
+import { AppError } from '../../shared/errors.js';
+import type { EntityKind } from '../../shared/stream.js';
 import { idText, jsonId as id, jsonInteger, jsonUnixSeconds as unixSeconds } from '../lossless-json.js';
 import { describeIssues, hmacKey, hmacSha256Hex, parseJsonBody, signatureMatches } from '../signature.js';
 import type { WebhookEvent, WebhookHandler, WebhookOutcome, WebhookRequest } from '../types.js';

@@ -2,9 +2,23 @@
  * What the roles see of a marketplace. One adapter per platform behind one interface, from a
  * registry keyed by platform: adding a marketplace means one new folder beside tiktok/ and shopee/.
  */
-import type { EntityDocument } from '../documents.js';
-import type { AppError } from '../errors.js';
-import type { EntityKind, EventSource, Platform, StreamEvent } from '../stream.js';
+import type { EntityDocument } from '../shared/documents.js';
+import type { AppError } from '../shared/errors.js';
+import type { Shop } from '../shared/shop.js';
+import type { DetailKind, EventSource, Platform, StreamEvent } from '../shared/stream.js';
+
+// Shops, and what the clients are given to reach them (implemented in src/shared), used all over
+// the adapters: re-exported here so a platform folder needs one import.
+export type {
+  HeldRefreshLock,
+  RateLimiter,
+  RefreshLock,
+  Shop,
+  ShopStatus,
+  ShopTokens,
+  TokenPersistence,
+} from '../shared/shop.js';
+export type { DetailKind } from '../shared/stream.js';
 
 // ---------------------------------------------------------------------------------------------
 // Webhooks (ingest side): pure, no I/O.
@@ -36,26 +50,6 @@ export interface WebhookHandler {
 
 // ---------------------------------------------------------------------------------------------
 // Shops and API access (consumer and reconcile side).
-
-export type ShopStatus = 'active' | 'deauthorized';
-
-/** A shop as the roles use it: tokens already decrypted (they are encrypted only at rest). */
-export interface Shop {
-  platform: Platform;
-  shop_id: string;
-  status: ShopStatus;
-  access_token: string;
-  refresh_token: string | null;
-  access_token_expires_at: Date | null;
-  /** TikTok only: required on shop-scoped API calls. */
-  shop_cipher: string | null;
-  name: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
-/** Kinds that have marketplace details and a collection. */
-export type DetailKind = Exclude<EntityKind, 'shop'>;
 
 /** Ids whose detail call failed, with the error of that call (one call's failure is only its own ids'). */
 export interface DetailFailure {
@@ -131,48 +125,3 @@ export interface MarketplaceAdapter {
 }
 
 export type AdapterRegistry = Partial<Record<Platform, MarketplaceAdapter>>;
-
-// ---------------------------------------------------------------------------------------------
-// Dependencies the adapters take (implemented in src/shared/ratelimit.ts, src/shared/store/shops.ts
-// and src/shared/lock.ts).
-
-/** Outbound API budget per platform and shop, shared by every process through Redis. */
-export interface RateLimiter {
-  /** Resolves when one request may be sent now; waits (without spinning) while the budget is spent. */
-  acquire(platform: Platform, shopId: string): Promise<void>;
-  /** The marketplace answered 429: shrink this shop's budget for `forMs` (Retry-After, or a default). */
-  penalize(platform: Platform, shopId: string, forMs: number): Promise<void>;
-}
-
-export interface ShopTokens {
-  access_token: string;
-  refresh_token: string | null;
-  access_token_expires_at: Date | null;
-}
-
-/** Where refreshed tokens are persisted (the shops collection, encrypted at rest when configured). */
-export interface TokenPersistence {
-  saveTokens(platform: Platform, shopId: string, tokens: ShopTokens): Promise<void>;
-  /**
-   * The tokens stored now (decrypted), or null when the shop is gone: what another process may
-   * have refreshed meanwhile.
-   */
-  loadTokens(platform: Platform, shopId: string): Promise<ShopTokens | null>;
-}
-
-export interface HeldRefreshLock {
-  /** Idempotent; never throws (an unreleased lock expires after its TTL). */
-  release(): Promise<void>;
-}
-
-/**
- * Serialises the token refreshes of one shop across every process of the deployment: both
- * platforms rotate the refresh token on every refresh, so a second concurrent refresh with the
- * same refresh token is refused. Implemented over Redis in src/shared/lock.ts.
- */
-export interface RefreshLock {
-  /** How long a holder keeps the lock at most (it expires then): how long the others wait for it. */
-  readonly ttlMs: number;
-  /** Takes the shop's lock, or answers undefined while another process holds it. */
-  tryAcquire(platform: Platform, shopId: string): Promise<HeldRefreshLock | undefined>;
-}

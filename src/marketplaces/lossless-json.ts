@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 
-import { AppError } from '../errors.js';
+import { AppError } from '../shared/errors.js';
 
 /** A JSON number as it was written in the body. */
 export class JsonNumber {

@@ -4,8 +4,8 @@
  */
 import type { Dispatcher } from 'undici';
 
-import type { TikTokConfig } from '../../config.js';
-import type { Logger } from '../../logger.js';
+import type { TikTokConfig } from '../../shared/config.js';
+import type { Logger } from '../../shared/logger.js';
 import { detailsByKind } from '../http.js';
 import type { MarketplaceMetrics } from '../metrics.js';
 import type {

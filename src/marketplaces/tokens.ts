@@ -20,9 +20,9 @@
  * The manager remembers which access tokens it has replaced, so a stale Shop object is served the
  * newest tokens, while a token we have never seen (a shop re-added by an operator) wins.
  */
-import { AppError, isAppError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { Platform } from '../stream.js';
+import { AppError, isAppError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Platform } from '../shared/stream.js';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './http.js';
 import type { MarketplaceMetrics, TokenRefreshOutcome } from './metrics.js';
 import type { RefreshLock, Shop, ShopTokens, TokenPersistence } from './types.js';

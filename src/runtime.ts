@@ -3,22 +3,22 @@
  * shop store, the shared rate limiter and the marketplace adapters, built from the Config and
  * closed together. Entry points stay thin: open a runtime, build the role, wait for a signal.
  */
-import type { Config } from './config.js';
-import { resolveMongoUrl, resolveRedisUrl } from './config.js';
-import type { Closable } from './lifecycle.js';
-import type { Logger } from './logger.js';
-import { createRedisRefreshLock } from './lock.js';
+import type { Config } from './shared/config.js';
+import { resolveMongoUrl, resolveRedisUrl } from './shared/config.js';
+import type { Closable } from './shared/lifecycle.js';
+import type { Logger } from './shared/logger.js';
+import { createRedisRefreshLock } from './shared/lock.js';
 import { createMarketplaceMetrics } from './marketplaces/metrics.js';
 import { closeAdapterRegistry, createAdapterRegistry } from './marketplaces/registry.js';
 import { refreshLockTtlMs } from './marketplaces/tokens.js';
 import type { AdapterRegistry } from './marketplaces/types.js';
-import { startMetricsServer } from './metrics-server.js';
-import { createMetricsRegistry, type Registry } from './metrics.js';
-import type { ReadinessCheck } from './readiness.js';
-import { connectMongoAtStart, ensureIndexes, type MongoHandle } from './mongo.js';
-import { createRedisRateLimiter, type RedisRateLimiter } from './ratelimit.js';
-import { awaitRedisAtStart, closeRedis, createRedis, type Redis } from './redis.js';
-import { createShopStore, type ShopStore } from './store/shops.js';
+import { startMetricsServer } from './shared/metrics-server.js';
+import { createMetricsRegistry, type Registry } from './shared/metrics.js';
+import type { ReadinessCheck } from './shared/readiness.js';
+import { connectMongoAtStart, ensureIndexes, type MongoHandle } from './shared/mongo.js';
+import { createRedisRateLimiter, type RedisRateLimiter } from './shared/ratelimit.js';
+import { awaitRedisAtStart, closeRedis, createRedis, type Redis } from './shared/redis.js';
+import { createShopStore, type ShopStore } from './shared/store/shops.js';
 
 export interface Runtime {
   config: Readonly<Config>;

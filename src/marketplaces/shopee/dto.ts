@@ -19,10 +19,10 @@ import type {
   ProductDocument,
   ProductSku,
   ReturnDocument,
-} from '../../documents.js';
-import { AppError, toAppError } from '../../errors.js';
-import { decimalNumberSchema } from '../../money.js';
-import { toIsoWithOffset, unixSecondsSchema } from '../../time.js';
+} from '../../shared/documents.js';
+import { AppError, toAppError } from '../../shared/errors.js';
+import { decimalNumberSchema } from '../../shared/money.js';
+import { toIsoWithOffset, unixSecondsSchema } from '../../shared/time.js';
 import {
   baseDocument,
   isRecord,
