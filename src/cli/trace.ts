@@ -18,9 +18,9 @@
 import type { Db, Document } from 'mongodb';
 
 import { retryScheduleKey } from '../consumer/group.js';
-import { RECONCILED_KINDS } from '../reconcile/feed.js';
+import { DEFAULT_RECONCILED_KINDS } from '../reconcile/feed.js';
 import type { Config } from '../shared/config.js';
-import { ENTITY_ID_FIELD } from '../shared/documents.js';
+import { ENTITY_ID_FIELD, KIND_STORAGE } from '../shared/documents.js';
 import type { DetailKind } from '../marketplaces/types.js';
 import { COLLECTIONS } from '../shared/mongo.js';
 import type { Redis } from '../shared/redis.js';
@@ -166,12 +166,6 @@ const PAGE = 1_000;
 /** sync_failures documents and sync_runs read per trace. */
 const FAILURES_LIMIT = 20;
 const RUNS_LIMIT = 20;
-
-const COLLECTION_OF: Record<DetailKind, string> = {
-  order: COLLECTIONS.orders,
-  return: COLLECTIONS.returns,
-  product: COLLECTIONS.products,
-};
 
 const DOCUMENT_FIELDS = [
   'version',
@@ -383,7 +377,7 @@ async function findDocument(db: Db, platform: Platform, shopId: string, kind: De
   const projection: Document = { _id: 0 };
   for (const field of DOCUMENT_FIELDS) projection[field] = 1;
   return db
-    .collection(COLLECTION_OF[kind])
+    .collection(KIND_STORAGE[kind].collection)
     .findOne({ platform, shop_id: shopId, [ENTITY_ID_FIELD[kind]]: entityId }, { projection });
 }
 
@@ -488,7 +482,7 @@ function limitsOf(report: TraceReport): string[] {
       'document and sync_failures remain.',
   ];
   const { kind } = report.target;
-  if (kind !== null && isDetailKind(kind) && !RECONCILED_KINDS.includes(kind)) {
+  if (kind !== null && isDetailKind(kind) && !DEFAULT_RECONCILED_KINDS.includes(kind)) {
     limits.push(`Reconcile does not list ${kind}s: they arrive by webhook (and replay) only.`);
   }
   if (report.target.eventId !== null && report.target.kind === null) {

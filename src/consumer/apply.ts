@@ -2,7 +2,8 @@
  * The last step of a batch: apply each entry's decision. In this order, so that nothing is acked
  * before what it owes is done:
  *
- * 1. change notifications for what was written (XADD to CHANGES_STREAM_KEY);
+ * 1. change notifications for what was written (XADD to CHANGES_STREAM_KEY), and the entries
+ *    those writes call for (e.g. the tracking of an order now on its way) to the event stream;
  * 2. dead letters recorded in `sync_failures` (MongoDB) — when that fails, those entries are
  *    held instead and tried again with the batch, never acked without their record;
  * 3. one script (group.ts `settle`): XACK, schedule retries, copy dead letters — only for entries
@@ -18,8 +19,10 @@ import type { Redis } from '../shared/redis.js';
 import {
   decodeRetryState,
   encodeChangeNotification,
+  encodeStreamEntry,
   withRetryState,
   type ChangeNotification,
+  type StreamEvent,
 } from '../shared/stream.js';
 import { deadLetterFields, type DeadLetter, type FailureRecorder } from './dead-letter.js';
 import type { BatchEntry, ConsumerGroup, Settlement } from './group.js';
@@ -32,7 +35,7 @@ export interface Decided {
 }
 
 export interface DecisionApplierDeps {
-  config: Pick<Config, 'changesStreamKey' | 'streamMaxLen'>;
+  config: Pick<Config, 'changesStreamKey' | 'streamKey' | 'streamMaxLen'>;
   redis: Redis;
   group: Pick<ConsumerGroup, 'settle'>;
   failures: FailureRecorder;
@@ -45,7 +48,11 @@ export interface DecisionApplierDeps {
 
 export interface DecisionApplier {
   /** Notifies, records dead letters, settles; answers the entries held for another try. */
-  apply(decided: Decided[], changes: readonly ChangeNotification[]): Promise<Decided[]>;
+  apply(
+    decided: Decided[],
+    changes: readonly ChangeNotification[],
+    followUps?: readonly StreamEvent[],
+  ): Promise<Decided[]>;
   /** On shutdown, held entries go back to the schedule at once, so no delivery is counted for them. */
   release(held: Decided[]): Promise<void>;
 }
@@ -55,8 +62,15 @@ export function createDecisionApplier(deps: DecisionApplierDeps): DecisionApplie
   const whileRedisDown = <T>(step: () => Promise<T>, holding: number) => deps.whileRedisDown(step, holding);
   const log = deps.logger;
 
-  async function publishChanges(changes: readonly ChangeNotification[]): Promise<void> {
-    if (changes.length === 0) return;
+  /**
+   * Notifications (capped, downstream's stream) and follow-up entries (owed work: never trimmed
+   * nor refused at the cap, like retries) in one pipeline.
+   */
+  async function publish(
+    changes: readonly ChangeNotification[],
+    followUps: readonly StreamEvent[],
+  ): Promise<void> {
+    if (changes.length === 0 && followUps.length === 0) return;
     const pipeline = deps.redis.pipeline();
     for (const change of changes) {
       pipeline.xadd(
@@ -68,6 +82,7 @@ export function createDecisionApplier(deps: DecisionApplierDeps): DecisionApplie
         ...encodeChangeNotification(change),
       );
     }
+    for (const event of followUps) pipeline.xadd(config.streamKey, '*', ...encodeStreamEntry(event));
     const results = await pipeline.exec();
     const failed = results?.find(([error]) => error);
     if (failed) throw failed[0]!;
@@ -92,10 +107,15 @@ export function createDecisionApplier(deps: DecisionApplierDeps): DecisionApplie
     }
   }
 
-  async function apply(decided: Decided[], changes: readonly ChangeNotification[]): Promise<Decided[]> {
+  async function apply(
+    decided: Decided[],
+    changes: readonly ChangeNotification[],
+    followUps: readonly StreamEvent[] = [],
+  ): Promise<Decided[]> {
     // Notify after the write and before the ack: a notification lost to a crash right here is
-    // sent again when the entry is redelivered (process-batch).
-    await whileRedisDown(() => publishChanges(changes), decided.length);
+    // sent again when the entry is redelivered (process-batch). Follow-ups lost that way are
+    // made up by reconcile.
+    await whileRedisDown(() => publish(changes, followUps), decided.length);
     const final = await recordDeadLetters(decided);
     const held = final.filter((d) => d.decision.action === 'hold');
     const settling = final.filter((d) => d.decision.action !== 'hold');

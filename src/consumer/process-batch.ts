@@ -23,6 +23,7 @@ import type {
   AdapterRegistry,
   DetailKind,
   DetailResult,
+  KindAdapter,
   MarketplaceAdapter,
   Shop,
   ShopStatus,
@@ -48,6 +49,8 @@ export interface BatchResult {
   verdicts: Map<string, Verdict>;
   /** One per document inserted or updated (or re-sent after a redelivery), for CHANGES_STREAM_KEY. */
   changes: ChangeNotification[];
+  /** Entries the written documents call for (their kind's followUps), for the event stream. */
+  followUps: StreamEvent[];
   stats: BatchStats;
 }
 
@@ -116,6 +119,7 @@ type WriteResult = { version: number; outcome: Exclude<WriteOutcome, { failed: A
 class BatchState {
   readonly verdicts = new Map<string, Verdict>();
   readonly changes: ChangeNotification[] = [];
+  readonly followUps: StreamEvent[] = [];
   readonly stats: BatchStats = { fetched: 0, upToDate: 0, detailCalls: 0, written: 0 };
   readonly writes: PendingWrite[] = [];
   readonly waiting: Waiting[] = [];
@@ -140,8 +144,26 @@ class BatchState {
     this.changes.push({ ...change, at: this.now().getTime() });
   }
 
+  /** What writing `document` calls for next, as stream entries from the same source. */
+  followUp(document: EntityDocument, kind: KindAdapter | undefined): void {
+    for (const next of kind?.followUps?.(document) ?? []) {
+      this.followUps.push({
+        platform: document.platform,
+        shop_id: document.shop_id,
+        kind: next.kind,
+        entity_id: next.entity_id,
+        version: next.version,
+        event_id: `follow-up:${next.kind}:${next.entity_id}:${next.version}`,
+        event_type: 'follow-up',
+        source: document.sync_source,
+        received_at: this.now().getTime(),
+        payload: '{}',
+      });
+    }
+  }
+
   result(): BatchResult {
-    return { verdicts: this.verdicts, changes: this.changes, stats: this.stats };
+    return { verdicts: this.verdicts, changes: this.changes, followUps: this.followUps, stats: this.stats };
   }
 }
 
@@ -280,7 +302,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
     const toFetch = idsToFetch(jobs, stored);
     const fetching = new Set(toFetch);
     state.stats.upToDate += new Set(jobs.map((j) => j.event.entity_id)).size - toFetch.length;
-    const details = await fetchDetails(adapter, shop, kind, toFetch, state);
+    const details = await fetchDetails(adapter, shop, kind, toFetch, hintsOf(jobs), state);
     const failedIds = new Map<string, AppError>();
     for (const failure of details.failures) for (const id of failure.ids) failedIds.set(id, failure.error);
     const documents = mapDocuments(adapter, shop, kind, details.objects, fetching, state);
@@ -325,12 +347,13 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
     shop: Shop,
     kind: DetailKind,
     ids: string[],
+    hints: ReadonlyMap<string, string>,
     state: BatchState,
   ): Promise<DetailResult> {
     if (ids.length === 0) return { objects: [], failures: [] };
     state.stats.fetched += ids.length;
     state.stats.detailCalls += Math.ceil(ids.length / deps.detailBatchSize);
-    const details = await adapter.getDetails(shop, kind, ids);
+    const details = await adapter.getDetails(shop, kind, ids, hints);
     const failed = new Set(details.failures.flatMap((f) => f.ids));
     if (ids.some((id) => !failed.has(id))) lastAnswer.set(shopKey(shop), now().getTime());
     return details;
@@ -420,6 +443,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
             version: write.document.version,
             change: outcome,
           });
+          state.followUp(write.document, deps.adapters[write.document.platform]?.kinds[kind]);
         });
       }),
     );
@@ -473,6 +497,13 @@ function notifyStored(state: BatchState, event: StreamEvent, version: number): v
     version,
     change: 'updated',
   });
+}
+
+/** The payload of each entry that carries one (a webhook body, what a listing carried), by entity id. */
+function hintsOf(jobs: Job[]): Map<string, string> {
+  const hints = new Map<string, string>();
+  for (const { event } of jobs) if (event.payload !== '{}') hints.set(event.entity_id, event.payload);
+  return hints;
 }
 
 function unique(ids: string[]): string[] {

@@ -23,7 +23,12 @@ import { AppError, messageOf } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReadinessReport } from '../shared/readiness.js';
 import { isRedisConnectionError, type Redis } from '../shared/redis.js';
-import { decodeRetryState, fieldsToRecord, type ChangeNotification } from '../shared/stream.js';
+import {
+  decodeRetryState,
+  fieldsToRecord,
+  type ChangeNotification,
+  type StreamEvent,
+} from '../shared/stream.js';
 import { createDecisionApplier, type Decided } from './apply.js';
 import { keepClaimed } from './claims.js';
 import { deliveryLimitError, type FailureRecorder } from './dead-letter.js';
@@ -45,6 +50,7 @@ export type WorkerConfig = Pick<
   | 'retryWindowMs'
   | 'batchTimeoutMs'
   | 'changesStreamKey'
+  | 'streamKey'
   | 'streamMaxLen'
   | 'deadLetterStreamKey'
 >;
@@ -201,17 +207,19 @@ export function createWorker(deps: WorkerDeps): Worker {
       let todo = entries.filter((entry) => entry.deliveries <= config.maxDeliveries);
       for (;;) {
         let changes: ChangeNotification[] = [];
+        let followUps: StreamEvent[] = [];
         if (todo.length > 0) {
           const result = await processWithinBudget(todo);
           if (result) {
             decided.push(...decideAll(todo, result));
             changes = result.changes;
+            followUps = result.followUps;
             recordStats(result);
           } else {
             giveUp(todo, renewal);
           }
         }
-        const held = await applier.apply(decided, changes);
+        const held = await applier.apply(decided, changes, followUps);
         if (held.length === 0) {
           health.recovered('mongodb');
           return;

@@ -26,14 +26,7 @@ import { AppError, isAppError, toAppError, type ErrorCode } from '../shared/erro
 import type { Logger } from '../shared/logger.js';
 import type { Platform } from '../shared/stream.js';
 import { outcomeOfCode, outcomeOfError, type CallOutcome, type MarketplaceMetrics } from './metrics.js';
-import type {
-  DetailResult,
-  MarketplaceAdapter,
-  RateLimiter,
-  RefreshLock,
-  Shop,
-  TokenPersistence,
-} from './types.js';
+import type { DetailResult, RateLimiter, RefreshLock, TokenPersistence } from './types.js';
 
 export type MarketplaceErrorCode = Extract<ErrorCode, `ERR_MARKETPLACE_${string}`>;
 
@@ -471,25 +464,4 @@ function classifyOutcome(
 
 function statusCode(status: number): MarketplaceErrorCode {
   return status === 401 ? 'ERR_MARKETPLACE_AUTH' : 'ERR_MARKETPLACE_REJECTED';
-}
-
-/** A client's detail fetches, one per kind; each settles its calls per id (see settleDetails). */
-export interface DetailFetchers {
-  getOrders(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
-  getReturns(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
-  getProducts(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
-}
-
-/** The adapter's getDetails over a client's per-kind fetches. */
-export function detailsByKind(client: DetailFetchers): MarketplaceAdapter['getDetails'] {
-  return (shop, kind, ids) => {
-    switch (kind) {
-      case 'order':
-        return client.getOrders(shop, ids);
-      case 'return':
-        return client.getReturns(shop, ids);
-      case 'product':
-        return client.getProducts(shop, ids);
-    }
-  };
 }

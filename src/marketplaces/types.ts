@@ -66,11 +66,55 @@ export interface DetailResult {
   failures: DetailFailure[];
 }
 
+/** The kinds both platforms announce by webhook and fetch by id (orders, returns, products). */
+export type WebhookKind = Extract<DetailKind, 'order' | 'return' | 'product'>;
+
 /** An entity a listing call returned: its id and its update_time (unix seconds). */
 export interface ListedEntity {
   id: string;
   version: number;
+  /**
+   * The listed object as JSON, for kinds whose listing is the only source of their details (a
+   * TikTok statement transaction has no by-id call): it travels in the stream entry's `payload`
+   * and comes back to the kind's getDetails as a hint.
+   */
+  payload?: string;
 }
+
+/** An entity to announce in the event stream after a document was written (see KindAdapter.followUps). */
+export interface FollowUp {
+  kind: DetailKind;
+  entity_id: string;
+  /** 0: unknown (the worker then always fetches it). */
+  version: number;
+}
+
+/**
+ * What one platform does for one kind of entity: one file per platform and kind, collected in the
+ * platform's kind table (its adapter). The worker and reconcile are the same for every kind.
+ */
+export interface KindAdapter {
+  /**
+   * Full objects for `ids`, fetched in calls of at most DETAIL_BATCH_SIZE ids. A failed call (or
+   * auxiliary call) fails only the ids it concerned, reported in `failures`; ids the marketplace
+   * answered without are in neither list. `hints` holds the stream entries' payloads by id (a
+   * webhook body, or what a listing carried).
+   */
+  getDetails: (
+    shop: Shop,
+    ids: readonly string[],
+    hints: ReadonlyMap<string, string>,
+  ) => Promise<DetailResult>;
+  /** Pages of entities updated in [from, to), to the end; absent when the marketplace cannot list them. */
+  listUpdated?: (shop: Shop, from: Date, to: Date) => AsyncIterable<ListedEntity[]>;
+  /** Pure: a raw object to its canonical document. Throws ERR_MAPPING without an id. */
+  toDocument: (shop: Shop, raw: unknown, context: MappingContext) => EntityDocument;
+  /** What writing `document` calls for next (e.g. an order on its way: fetch its tracking). */
+  followUps?: (document: EntityDocument) => FollowUp[];
+}
+
+/** A platform's kind table: the kinds it syncs. */
+export type KindTable = Partial<Record<DetailKind, KindAdapter>>;
 
 export interface MappingContext {
   /** Offset written into ISO timestamps, e.g. "+07:00". */
@@ -108,15 +152,18 @@ export interface LostWebhooks {
 export interface MarketplaceAdapter {
   readonly platform: Platform;
   readonly webhook: WebhookHandler;
-  /**
-   * Full objects for `ids`, fetched in chunks of at most DETAIL_BATCH_SIZE. A failed call (or
-   * auxiliary call) fails only the ids it concerned, reported in `failures`; ids the marketplace
-   * answered without are in neither list.
-   */
-  getDetails(shop: Shop, kind: DetailKind, ids: readonly string[]): Promise<DetailResult>;
-  /** Pages of entities updated in [from, to), following the marketplace's paging to the end. */
+  /** The kinds this platform syncs, and how (see kinds.ts for the dispatch over them). */
+  readonly kinds: KindTable;
+  /** getDetails of `kind` (ERR_PLATFORM_DISABLED for a kind the platform does not sync). */
+  getDetails(
+    shop: Shop,
+    kind: DetailKind,
+    ids: readonly string[],
+    hints?: ReadonlyMap<string, string>,
+  ): Promise<DetailResult>;
+  /** listUpdated of `kind`; throws for a kind the platform cannot list. */
   listUpdated(shop: Shop, kind: DetailKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
-  /** Pure: a raw marketplace object to its canonical document. Throws ERR_MAPPING without an id. */
+  /** toDocument of `kind`. */
   toDocument(shop: Shop, kind: DetailKind, raw: unknown, context: MappingContext): EntityDocument;
   /** Optional: webhooks the platform could not deliver (Shopee). */
   fetchLostWebhooks?(): Promise<LostWebhooks>;

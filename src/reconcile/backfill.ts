@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Db } from 'mongodb';
 
 import { COLLECTIONS } from '../shared/mongo.js';
-import type { Platform } from '../shared/stream.js';
+import type { DetailKind, Platform } from '../shared/stream.js';
 import type { ListingCounts } from './feed.js';
 import type { ShopKey } from './history.js';
 
@@ -16,15 +16,17 @@ export interface BackfillScope {
   lastDay: string;
   platform?: Platform;
   shopId?: string;
+  /** An explicit `--kind` list; undefined for the default kinds. */
+  kinds?: readonly DetailKind[];
 }
 
 /** `backfill:<hash of the range and filters>`: the same command resumes, another starts afresh. */
-export function checkpointJob({ firstDay, lastDay, platform, shopId }: BackfillScope): string {
-  // Same serialisation as before this module existed, so existing checkpoints stay valid.
+export function checkpointJob({ firstDay, lastDay, platform, shopId, kinds }: BackfillScope): string {
+  // Same serialisation as before kinds existed (when none are given), so checkpoints stay valid.
   const mode = { type: 'days', firstDay, lastDay };
-  const hash = createHash('sha256')
-    .update(JSON.stringify([mode, platform ?? null, shopId ?? null]))
-    .digest('hex');
+  const scope: unknown[] = [mode, platform ?? null, shopId ?? null];
+  if (kinds) scope.push([...kinds].sort());
+  const hash = createHash('sha256').update(JSON.stringify(scope)).digest('hex');
   return `backfill:${hash.slice(0, 16)}`;
 }
 

@@ -4,7 +4,7 @@ import { isAppError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { configRedactor } from '../shared/redact.js';
 import { openRuntime } from '../runtime.js';
-import { PLATFORMS, type Platform } from '../shared/stream.js';
+import { DETAIL_KINDS, PLATFORMS, type DetailKind, type Platform } from '../shared/stream.js';
 import type { RunMode } from './job.js';
 import {
   buildReconcileScheduler,
@@ -40,7 +40,23 @@ function validateRunFlags(flags: FlagValues): string | undefined {
   if (platform !== undefined && !(PLATFORMS as readonly string[]).includes(platform)) {
     return `--platform takes ${PLATFORMS.join(' or ')}, got "${platform}"`;
   }
+  const kind = (flags as Record<string, string | undefined>).kind;
+  if (kind !== undefined && parseKinds(kind) === undefined) {
+    return `--kind takes a comma-separated list of ${DETAIL_KINDS.join(', ')}, got "${kind}"`;
+  }
   return undefined;
+}
+
+/** `--kind order,return`: the kinds, or undefined when one is unknown (or none given). */
+export function parseKinds(value: string): DetailKind[] | undefined {
+  const kinds = value
+    .split(',')
+    .map((kind) => kind.trim())
+    .filter(Boolean);
+  if (kinds.length === 0 || !kinds.every((kind) => (DETAIL_KINDS as readonly string[]).includes(kind))) {
+    return undefined;
+  }
+  return [...new Set(kinds)] as DetailKind[];
 }
 
 /** The run's result, or undefined when its `--shop`/`--platform` named nothing known (said on stderr). */
@@ -59,7 +75,8 @@ async function runOrUnknown(
 
 export const reconcileRunCommand: CommandSpec = {
   name: 'reconcile run',
-  usage: '[--date YYYY-MM-DD | --from YYYY-MM-DD --to YYYY-MM-DD] [--platform tiktok|shopee] [--shop ID]',
+  usage:
+    '[--date YYYY-MM-DD | --from YYYY-MM-DD --to YYYY-MM-DD] [--platform tiktok|shopee] [--shop ID] [--kind order,return,…]',
   summary:
     'one reconcile (what the schedule would run now) or backfill (dates) run now, then exit: 0 ok, 1 if any shop failed or the filters select no shop',
   options: {
@@ -68,6 +85,7 @@ export const reconcileRunCommand: CommandSpec = {
     to: { type: 'string' },
     platform: { type: 'string' },
     shop: { type: 'string' },
+    kind: { type: 'string' },
   },
   validate: validateRunFlags,
   async run({ config, flags, io }) {
@@ -99,6 +117,7 @@ export const reconcileRunCommand: CommandSpec = {
           mode,
           ...(platform ? { platform } : {}),
           ...(f.shop ? { shopId: f.shop } : {}),
+          ...(f.kind ? { kinds: parseKinds(f.kind) } : {}),
           onProgress: (progress) => {
             if (io.isTTY) {
               io.stdout(`\r${formatProgress(progress, new Date())}`);

@@ -5,13 +5,19 @@
  */
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import type { DetailKind, MarketplaceAdapter, Shop } from '../marketplaces/types.js';
+import type { DetailKind, ListedEntity, MarketplaceAdapter, Shop } from '../marketplaces/types.js';
 import type { Redis } from '../shared/redis.js';
 import { encodeStreamEntry, type StreamEvent } from '../shared/stream.js';
 import type { TimeWindow } from './window.js';
 
-/** What reconcile lists per shop. Products change rarely and have no reliable listing by update time. */
-export const RECONCILED_KINDS: readonly DetailKind[] = ['order', 'return'];
+/** What a reconcile or backfill lists per shop unless told otherwise (`reconcile run --kind`). */
+export const DEFAULT_RECONCILED_KINDS: readonly DetailKind[] = ['order', 'return'];
+
+/**
+ * Where the entities of a kind that the marketplace cannot list come from (e.g. the tracking of
+ * orders stored as on their way). Kinds without one are listed by their adapter.
+ */
+export type KindLister = (shop: Shop, window: TimeWindow) => AsyncIterable<ListedEntity[]>;
 
 /** Thrown between pages when the run was asked to stop. */
 export class StopRequested extends Error {}
@@ -22,15 +28,21 @@ export interface ListingCounts {
   enqueued: number;
 }
 
+/** A shop's listing over one window: the totals, and the same per kind. */
+export interface WindowCounts extends ListingCounts {
+  kinds: Partial<Record<DetailKind, ListingCounts>>;
+}
+
 export interface StreamFeederDeps {
   config: Pick<Config, 'streamKey' | 'consumerGroup' | 'streamMaxLen' | 'reconcileMaxLag'>;
   redis: Redis;
+  listers?: Partial<Record<DetailKind, KindLister>>;
   log: Logger;
   now: () => Date;
   sleep: (ms: number) => Promise<void>;
 }
 
-export function createStreamFeeder({ config, redis, log, now, sleep }: StreamFeederDeps) {
+export function createStreamFeeder({ config, redis, log, now, sleep, listers = {} }: StreamFeederDeps) {
   async function consumerLag(): Promise<number> {
     const groups = (await redis.xinfo('GROUPS', config.streamKey).catch(() => [])) as unknown[][];
     for (const group of groups) {
@@ -90,39 +102,63 @@ export function createStreamFeeder({ config, redis, log, now, sleep }: StreamFee
     return events.length;
   }
 
-  /** Lists one shop over one window and enqueues every entity; returns the counts. */
+  /** The kind's listing for the shop: its own lister, or the adapter's; undefined when neither. */
+  function listingOf(adapter: MarketplaceAdapter, kind: DetailKind) {
+    const lister = listers[kind];
+    if (lister) return lister;
+    if (!adapter.kinds[kind]?.listUpdated) return undefined;
+    return (shop: Shop, window: TimeWindow) => adapter.listUpdated(shop, kind, window.from, window.to);
+  }
+
+  /** One page of listed entities as `source=reconcile` entries. */
+  function entriesOf(shop: Shop, kind: DetailKind, page: ListedEntity[]): StreamEvent[] {
+    const receivedAt = now().getTime();
+    return page.map((entity) => ({
+      platform: shop.platform,
+      shop_id: shop.shop_id,
+      kind,
+      entity_id: entity.id,
+      version: entity.version,
+      event_id: `reconcile:${kind}:${entity.id}:${entity.version}`,
+      event_type: 'reconcile',
+      source: 'reconcile',
+      received_at: receivedAt,
+      payload: entity.payload ?? '{}',
+    }));
+  }
+
+  /**
+   * Lists one shop over one window, kind after kind, and enqueues every entity; returns the
+   * counts. A kind the shop's platform cannot list is skipped (with a debug line).
+   */
   async function listWindow(
     adapter: MarketplaceAdapter,
     shop: Shop,
     window: TimeWindow,
+    kinds: readonly DetailKind[],
     shouldStop: () => boolean,
-  ): Promise<ListingCounts> {
-    const counts = { pages: 0, listed: 0, enqueued: 0 };
-    for (const kind of RECONCILED_KINDS) {
-      for await (const page of adapter.listUpdated(shop, kind, window.from, window.to)) {
+  ): Promise<WindowCounts> {
+    const totals: WindowCounts = { pages: 0, listed: 0, enqueued: 0, kinds: {} };
+    for (const kind of kinds) {
+      const list = listingOf(adapter, kind);
+      if (!list) {
+        log.debug({ platform: shop.platform, kind }, 'kind not listable on this platform; skipped');
+        continue;
+      }
+      const counts = { pages: 0, listed: 0, enqueued: 0 };
+      for await (const page of list(shop, window)) {
         if (shouldStop()) throw new StopRequested();
         counts.pages++;
         counts.listed += page.length;
         await waitForLag(shouldStop);
-        const receivedAt = now().getTime();
-        counts.enqueued += await enqueue(
-          page.map((entity) => ({
-            platform: shop.platform,
-            shop_id: shop.shop_id,
-            kind,
-            entity_id: entity.id,
-            version: entity.version,
-            event_id: `reconcile:${kind}:${entity.id}:${entity.version}`,
-            event_type: 'reconcile',
-            source: 'reconcile',
-            received_at: receivedAt,
-            payload: '{}',
-          })),
-          shouldStop,
-        );
+        counts.enqueued += await enqueue(entriesOf(shop, kind, page), shouldStop);
       }
+      totals.kinds[kind] = counts;
+      totals.pages += counts.pages;
+      totals.listed += counts.listed;
+      totals.enqueued += counts.enqueued;
     }
-    return counts;
+    return totals;
   }
 
   return { enqueue, listWindow };

@@ -19,12 +19,15 @@ export function shopKey({ platform, shop_id }: ShopKey): string {
 
 interface RecordedRun {
   window?: { to?: unknown };
+  /** `kinds` set: a run limited to some kinds, which does not count for the schedule. */
+  filter?: { kinds?: unknown };
   shops?: { platform?: unknown; shop_id?: unknown; status?: unknown; window?: { to?: unknown } }[];
 }
 
 /** The end of each shop's successful window in one recorded run. */
 function successfulEnds(run: RecordedRun): Map<string, Date> {
   const ends = new Map<string, Date>();
+  if (Array.isArray(run.filter?.kinds)) return ends;
   for (const report of run.shops ?? []) {
     if (report.status !== 'succeeded') continue;
     const to = report.window?.to ?? run.window?.to;
@@ -52,7 +55,7 @@ export async function lastSuccessfulEnds(
   const runs = db.collection(COLLECTIONS.syncRuns);
   const found = new Map<string, Date>();
   const recent = runs.find(scheduledRuns(now, new Date(now.getTime() - recentMs)), {
-    projection: { _id: 0, window: 1, shops: 1 },
+    projection: { _id: 0, window: 1, shops: 1, filter: 1 },
   });
   for await (const run of recent) {
     for (const [key, end] of successfulEnds(run as RecordedRun)) {
@@ -65,9 +68,10 @@ export async function lastSuccessfulEnds(
     const older = await runs.findOne(
       {
         ...scheduledRuns(now),
+        'filter.kinds': null,
         shops: { $elemMatch: { platform: shop.platform, shop_id: shop.shop_id, status: 'succeeded' } },
       },
-      { sort: { started_at: -1 }, projection: { _id: 0, window: 1, shops: 1 } },
+      { sort: { started_at: -1 }, projection: { _id: 0, window: 1, shops: 1, filter: 1 } },
     );
     const end = older ? successfulEnds(older as RecordedRun).get(shopKey(shop)) : undefined;
     if (end) found.set(shopKey(shop), end);

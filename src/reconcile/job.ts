@@ -24,9 +24,16 @@ import type { AdapterRegistry, MarketplaceAdapter, Shop } from '../marketplaces/
 import { COLLECTIONS } from '../shared/mongo.js';
 import type { Redis } from '../shared/redis.js';
 import type { ShopListing } from '../shared/store/shops.js';
-import { PLATFORMS, type Platform } from '../shared/stream.js';
+import { PLATFORMS, type DetailKind, type Platform } from '../shared/stream.js';
 import { checkpointJob, createCheckpoints, type Checkpoints } from './backfill.js';
-import { createStreamFeeder, StopRequested, type ListingCounts } from './feed.js';
+import {
+  createStreamFeeder,
+  DEFAULT_RECONCILED_KINDS,
+  StopRequested,
+  type KindLister,
+  type ListingCounts,
+  type WindowCounts,
+} from './feed.js';
 import { lastSuccessfulEnds, shopKey, type ShopKey } from './history.js';
 import type { ReconcileMetrics } from './metrics.js';
 import {
@@ -42,7 +49,7 @@ import {
 /** Lost-push batches (100 each at Shopee) fetched per run at most. */
 const MAX_LOST_WEBHOOK_BATCHES = 50;
 
-export { RECONCILED_KINDS } from './feed.js';
+export { DEFAULT_RECONCILED_KINDS } from './feed.js';
 
 export type ReconcileConfig = Pick<
   Config,
@@ -92,6 +99,10 @@ export interface ReconcileDeps {
   adapters: AdapterRegistry;
   logger: Logger;
   metrics?: ReconcileMetrics;
+  /** The kinds a run lists unless it names its own (default DEFAULT_RECONCILED_KINDS). */
+  kinds?: readonly DetailKind[];
+  /** Listings for kinds the marketplaces cannot list themselves (feed.ts KindLister). */
+  listers?: Partial<Record<DetailKind, KindLister>>;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -102,6 +113,11 @@ export type RunMode = { type: 'today' } | { type: 'days'; firstDay: string; last
 export interface RunRequest {
   trigger: 'cron' | 'cli';
   mode: RunMode;
+  /**
+   * Only these kinds (`reconcile run --kind`). A run limited this way does not move a shop's
+   * scheduled start: the next scheduled run still lists every kind from where the last full run ended.
+   */
+  kinds?: DetailKind[];
   platform?: Platform;
   shopId?: string;
   onProgress?: (progress: RunProgress) => void;
@@ -132,6 +148,8 @@ export interface ShopReport {
   pages: number;
   listed: number;
   enqueued: number;
+  /** The same counts per kind listed. */
+  kinds: Partial<Record<DetailKind, ListingCounts>>;
   days_done: number;
   days_skipped: number;
   error: { code: string; message: string } | null;
@@ -164,16 +182,23 @@ function newReport(shop: ShopKey, window: TimeWindow, advised: UncoveredRange | 
     pages: 0,
     listed: 0,
     enqueued: 0,
+    kinds: {},
     days_done: 0,
     days_skipped: 0,
     error: null,
   };
 }
 
-function addCounts(report: ShopReport, counts: ListingCounts): void {
+function addCounts(report: ShopReport, counts: WindowCounts): void {
   report.pages += counts.pages;
   report.listed += counts.listed;
   report.enqueued += counts.enqueued;
+  for (const [kind, add] of Object.entries(counts.kinds) as [DetailKind, ListingCounts][]) {
+    const sum = (report.kinds[kind] ??= { pages: 0, listed: 0, enqueued: 0 });
+    sum.pages += add.pages;
+    sum.listed += add.listed;
+    sum.enqueued += add.enqueued;
+  }
 }
 
 /** The smallest window holding them all. */
@@ -196,7 +221,8 @@ export function createReconciler(deps: ReconcileDeps) {
   const now = deps.now ?? (() => new Date());
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const log = deps.logger.child({ component: 'reconcile' });
-  const feeder = createStreamFeeder({ config, redis: deps.redis, log, now, sleep });
+  const feeder = createStreamFeeder({ config, redis: deps.redis, log, now, sleep, listers: deps.listers });
+  const kindsOf = (request: RunRequest) => request.kinds ?? deps.kinds ?? DEFAULT_RECONCILED_KINDS;
   const { enqueue } = feeder;
 
   /** The shops the request asks for, on enabled platforms; unreadable ones apart. */
@@ -312,7 +338,11 @@ export function createReconciler(deps: ReconcileDeps) {
       trigger: request.trigger,
       window: summary.window,
       status: 'running',
-      filter: { platform: request.platform ?? null, shop_id: request.shopId ?? null },
+      filter: {
+        platform: request.platform ?? null,
+        shop_id: request.shopId ?? null,
+        kinds: request.kinds ?? null,
+      },
       shops: [],
       pages: 0,
       listed: 0,
@@ -411,7 +441,13 @@ export function createReconciler(deps: ReconcileDeps) {
       mode.type === 'days'
         ? createCheckpoints(
             db,
-            checkpointJob({ firstDay: mode.firstDay, lastDay: mode.lastDay, platform, shopId }),
+            checkpointJob({
+              firstDay: mode.firstDay,
+              lastDay: mode.lastDay,
+              platform,
+              shopId,
+              kinds: request.kinds,
+            }),
             now,
           )
         : undefined;
@@ -457,9 +493,14 @@ export function createReconciler(deps: ReconcileDeps) {
     const shopLog = log.child({ platform: shop.platform, shop_id: shop.shop_id });
     try {
       if (step.checkpoints) {
-        await backfillShop(step.target, report, { ...step, checkpoints: step.checkpoints, shouldStop });
+        await backfillShop(step.target, report, {
+          ...step,
+          checkpoints: step.checkpoints,
+          shouldStop,
+          kinds: kindsOf(request),
+        });
       } else {
-        const counts = await feeder.listWindow(adapter, shop, report.window, shouldStop);
+        const counts = await feeder.listWindow(adapter, shop, report.window, kindsOf(request), shouldStop);
         addCounts(report, counts);
         const label = `${report.window.from.toISOString()} to ${report.window.to.toISOString()}`;
         step.progress(`${shop.platform}:${shop.shop_id} ${label}`, counts.enqueued, report);
@@ -491,7 +532,13 @@ export function createReconciler(deps: ReconcileDeps) {
   async function backfillShop(
     { adapter, shop }: Target,
     report: ShopReport,
-    step: { plan: Plan; checkpoints: Checkpoints; progress: ProgressFn; shouldStop: () => boolean },
+    step: {
+      plan: Plan;
+      checkpoints: Checkpoints;
+      progress: ProgressFn;
+      shouldStop: () => boolean;
+      kinds: readonly DetailKind[];
+    },
   ): Promise<void> {
     const done = await step.checkpoints.doneDays(shop);
     const name = `${shop.platform}:${shop.shop_id}`;
@@ -501,7 +548,7 @@ export function createReconciler(deps: ReconcileDeps) {
         step.progress(`${name} ${day.day} (done earlier)`, 0, report);
         continue;
       }
-      const counts = await feeder.listWindow(adapter, shop, day, step.shouldStop);
+      const counts = await feeder.listWindow(adapter, shop, day, step.kinds, step.shouldStop);
       addCounts(report, counts);
       if (day.complete) await step.checkpoints.markDone(shop, day.day, counts);
       report.days_done++;

@@ -4,7 +4,8 @@
  */
 import type { Decimal128 } from 'mongodb';
 
-import type { EventSource, Platform } from './stream.js';
+import { COLLECTIONS, type CollectionName } from './mongo.js';
+import type { DetailKind, EventSource, Platform } from './stream.js';
 
 /** ISO-8601 with the configured offset, e.g. 2026-11-21T10:30:00+07:00. */
 export type IsoTimestamp = string;
@@ -74,14 +75,63 @@ export interface ProductDocument extends BaseDocument {
   skus: ProductSku[];
 }
 
-export type EntityDocument = OrderDocument | ReturnDocument | ProductDocument;
+/**
+ * Money released to the seller for one order or adjustment (CONTRACT §5 v2). One document per
+ * TikTok statement transaction (`settlement_id` = its `id`) or Shopee escrow release
+ * (`settlement_id` = `<order_sn>:<escrow_release_time>`).
+ */
+export interface SettlementDocument extends BaseDocument {
+  settlement_id: string;
+  /** TikTok: the transaction id; null on Shopee. */
+  transaction_id: string | null;
+  /** TikTok: the statement it belongs to; null on Shopee. */
+  statement_id: string | null;
+  order_id: string | null;
+  /** Shopee: the escrow release time; TikTok: the statement time (ISO with offset). */
+  release_time: IsoTimestamp | null;
+  currency: string | null;
+  /** What the seller receives for it. */
+  settlement_amount: Decimal128 | null;
+}
+
+/** One order's (or package's) carrier events, newest first (CONTRACT §5 v2). */
+export interface TrackingDocument extends BaseDocument {
+  order_id: string;
+  /** '' when the marketplace tracks the order as a whole. */
+  package_id: string;
+  tracking_number: string | null;
+  status: string | null;
+  events: { time: IsoTimestamp | null; description: string | null; status: string | null }[];
+}
+
+export type EntityDocument =
+  OrderDocument | ReturnDocument | ProductDocument | SettlementDocument | TrackingDocument;
+
+/** Where each kind is stored and what identifies a document (with platform and shop_id). */
+export interface KindStorage {
+  collection: CollectionName;
+  /** The field holding the stream entry's entity_id. */
+  idField: string;
+  /** The unique key's fields after platform and shop_id, the id field first. */
+  keyFields: readonly string[];
+}
+
+export const KIND_STORAGE: Readonly<Record<DetailKind, KindStorage>> = {
+  order: { collection: COLLECTIONS.orders, idField: 'order_id', keyFields: ['order_id'] },
+  return: { collection: COLLECTIONS.returns, idField: 'return_id', keyFields: ['return_id'] },
+  product: { collection: COLLECTIONS.products, idField: 'product_id', keyFields: ['product_id'] },
+  settlement: {
+    collection: COLLECTIONS.settlements,
+    idField: 'settlement_id',
+    keyFields: ['settlement_id'],
+  },
+  tracking: { collection: COLLECTIONS.tracking, idField: 'order_id', keyFields: ['order_id', 'package_id'] },
+};
 
 /** The id field of each entity kind's collection. */
-export const ENTITY_ID_FIELD = {
-  order: 'order_id',
-  return: 'return_id',
-  product: 'product_id',
-} as const;
+export const ENTITY_ID_FIELD: Readonly<Record<DetailKind, string>> = Object.fromEntries(
+  Object.entries(KIND_STORAGE).map(([kind, storage]) => [kind, storage.idField]),
+) as Record<DetailKind, string>;
 
 export function idempotencyKey(platform: Platform, shopId: string, entityId: string): string {
   return `${platform}:${shopId}:${entityId}`;

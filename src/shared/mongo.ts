@@ -11,6 +11,8 @@ export const COLLECTIONS = {
   orders: 'orders',
   returns: 'returns',
   products: 'products',
+  settlements: 'settlements',
+  tracking: 'tracking',
   shops: 'shops',
   syncRuns: 'sync_runs',
   syncFailures: 'sync_failures',
@@ -31,6 +33,17 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
   ],
   products: [
     { key: { platform: 1, shop_id: 1, product_id: 1 }, name: 'platform_shop_product', unique: true },
+  ],
+  settlements: [
+    { key: { platform: 1, shop_id: 1, settlement_id: 1 }, name: 'platform_shop_settlement', unique: true },
+    { key: { platform: 1, shop_id: 1, order_id: 1 }, name: 'platform_shop_order' },
+  ],
+  tracking: [
+    {
+      key: { platform: 1, shop_id: 1, order_id: 1, package_id: 1 },
+      name: 'platform_shop_order_package',
+      unique: true,
+    },
   ],
   shops: [{ key: { platform: 1, shop_id: 1 }, name: 'platform_shop', unique: true }],
   sync_runs: [{ key: { started_at: -1 }, name: 'started_at' }],

@@ -9,11 +9,18 @@ import { AppError } from './errors.js';
 export const PLATFORMS = ['tiktok', 'shopee'] as const;
 export type Platform = (typeof PLATFORMS)[number];
 
-export const ENTITY_KINDS = ['order', 'return', 'product', 'shop'] as const;
+/**
+ * What a stream entry is about. `settlement` (money released to the seller) has no webhook: only
+ * reconcile announces it. `tracking` (carrier events of an order) is announced by the worker when an
+ * order it wrote is on its way, and by reconcile for orders not delivered yet.
+ */
+export const ENTITY_KINDS = ['order', 'return', 'product', 'settlement', 'tracking', 'shop'] as const;
 export type EntityKind = (typeof ENTITY_KINDS)[number];
 
 /** Kinds that have marketplace details and a collection. */
 export type DetailKind = Exclude<EntityKind, 'shop'>;
+
+export const DETAIL_KINDS = ENTITY_KINDS.filter((kind): kind is DetailKind => kind !== 'shop');
 
 export const EVENT_SOURCES = ['webhook', 'reconcile', 'replay'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];

@@ -735,4 +735,45 @@ describe('gap-free reconcile (issue 11)', () => {
     expect(known.code).toBe(0);
     expect(known.out).toMatch(/succeeded; 1 shops/);
   });
+
+  it('reconcile run --kind lists only those kinds, and such a run does not move the shops scheduled start', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const time = clock('2026-11-21T10:00:00+07:00');
+    const at = (iso: string) => ({ update_time: unix(iso) });
+    pipeline.fake.seedOrders('tiktok', shopId, 3, () => at('2026-11-21T09:00:00+07:00'));
+    pipeline.fake.seedReturns('tiktok', shopId, 2, () => at('2026-11-21T09:30:00+07:00'));
+
+    // A full scheduled run at 10:00, then an orders-only run at 12:00.
+    await reconcilerFor(pipeline, { now: time.now }).run({ trigger: 'cron', mode: { type: 'today' } });
+    time.set('2026-11-21T12:00:00+07:00');
+    const limited = await reconcilerFor(pipeline, { now: time.now }).run({
+      trigger: 'cli',
+      mode: { type: 'today' },
+      kinds: ['order'],
+    });
+    expect(limited.shops[0]).toMatchObject({ listed: 3, kinds: { order: { listed: 3 } } });
+    expect(limited.shops[0]!.kinds.return).toBeUndefined();
+    const { db } = await pipeline.env.mongo();
+    expect(await db.collection('sync_runs').findOne({ run_id: limited.id })).toMatchObject({
+      filter: { kinds: ['order'] },
+    });
+
+    // The next scheduled run starts from the full run's end (10:00), not the limited one's.
+    time.set('2026-11-21T14:00:00+07:00');
+    const next = await reconcilerFor(pipeline, { now: time.now }).run({
+      trigger: 'cron',
+      mode: { type: 'today' },
+    });
+    expect(next.shops[0]!.window.from).toEqual(
+      new Date(new Date('2026-11-21T10:00:00+07:00').getTime() - 60 * 60_000),
+    );
+
+    const bad = await cli(pipeline, 'reconcile', 'run', '--kind', 'order,invoice');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(
+      /--kind takes a comma-separated list of order, return, product, settlement, tracking/,
+    );
+  });
 });

@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { ShopeeConfig } from '../../shared/config.js';
 import { toAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { detailsByKind } from '../http.js';
+import { dispatchKinds, webhookKinds } from '../kinds.js';
 import type { MarketplaceMetrics } from '../metrics.js';
 import { isRecord } from '../mapping.js';
 import { sha256Hex } from '../signature.js';
@@ -76,12 +76,12 @@ export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapte
     webhook,
     client,
 
-    // Settled per call by the client: a failed call fails only its own ids.
-    getDetails: detailsByKind(client),
-
-    listUpdated: (shop, kind, from, to) => client.listUpdated(shop, kind, from, to),
-
-    toDocument: (shop, kind, raw, context) => mapShopeeDocument(kind, raw, { shopId: shop.shop_id, context }),
+    // The kinds shopee syncs; the client settles each call on its own (one failure, its own ids).
+    ...dispatchKinds('shopee', {
+      ...webhookKinds(client, (kind, shop, raw, context) =>
+        mapShopeeDocument(kind, raw, { shopId: shop.shop_id, context }),
+      ),
+    }),
 
     /**
      * One batch (up to 100) of undelivered pushes, mapped exactly like delivered ones by the

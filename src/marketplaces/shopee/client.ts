@@ -27,7 +27,7 @@ import {
   type QueryValue,
 } from '../http.js';
 import { createTokenManager, type TokenManager } from '../tokens.js';
-import type { DetailKind, DetailResult, ListedEntity, Shop, ShopTokens } from '../types.js';
+import type { DetailResult, ListedEntity, Shop, ShopTokens, WebhookKind } from '../types.js';
 import { lostPushSchema, shopeeListedEntity, type LostPush } from './dto.js';
 import { shopeeSignedQuery } from './signing.js';
 
@@ -216,7 +216,7 @@ export interface ShopeeClient {
   getReturns(shop: Shop, returnSns: readonly string[]): Promise<DetailResult>;
   getProducts(shop: Shop, itemIds: readonly string[]): Promise<DetailResult>;
   /** Pages of entities with update_time in [from, to), split into windows of at most 15 days. */
-  listUpdated(shop: Shop, kind: DetailKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
+  listUpdated(shop: Shop, kind: WebhookKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
   /** The earliest (up to 100) pushes Shopee could not deliver in the last 3 days. */
   getLostPushes(): Promise<LostPushBatch>;
   confirmLostPushes(lastMessageId: number): Promise<void>;
@@ -475,7 +475,7 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
     }
   }
 
-  function listedOf(shop: Shop, kind: DetailKind, items: unknown[]): ListedEntity[] {
+  function listedOf(shop: Shop, kind: WebhookKind, items: unknown[]): ListedEntity[] {
     const listed: ListedEntity[] = [];
     for (const item of items) {
       const entity = shopeeListedEntity(kind, item);

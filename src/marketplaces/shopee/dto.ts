@@ -34,7 +34,7 @@ import {
   type MapInput,
 } from '../mapping.js';
 import { JsonNumber, parseLosslessJson, type JsonValue } from '../lossless-json.js';
-import type { DetailKind, ListedEntity } from '../types.js';
+import type { ListedEntity, WebhookKind } from '../types.js';
 
 export { describeValidation, type MapInput } from '../mapping.js';
 
@@ -253,7 +253,7 @@ export function mapShopeeProduct(raw: unknown, input: MapInput): ProductDocument
   };
 }
 
-export function mapShopeeDocument(kind: DetailKind, raw: unknown, input: MapInput) {
+export function mapShopeeDocument(kind: WebhookKind, raw: unknown, input: MapInput) {
   switch (kind) {
     case 'order':
       return mapShopeeOrder(raw, input);
@@ -265,7 +265,7 @@ export function mapShopeeDocument(kind: DetailKind, raw: unknown, input: MapInpu
 }
 
 /** Id and update_time of a listed object (returns, items); undefined when either is unusable. */
-export function shopeeListedEntity(kind: DetailKind, raw: unknown): ListedEntity | undefined {
+export function shopeeListedEntity(kind: WebhookKind, raw: unknown): ListedEntity | undefined {
   const item = record(raw);
   const id =
     kind === 'order'

@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 
 import type { TikTokConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
-import { detailsByKind } from '../http.js';
+import { dispatchKinds, webhookKinds } from '../kinds.js';
 import type { MarketplaceMetrics } from '../metrics.js';
 import type {
   MarketplaceAdapter,
@@ -64,12 +64,12 @@ export function createTikTokAdapter(options: TikTokAdapterOptions): TikTokAdapte
     webhook: options.webhook,
     client,
 
-    // Settled per call by the client: a failed call fails only its own ids.
-    getDetails: detailsByKind(client),
-
-    listUpdated: (shop, kind, from, to) => client.listUpdated(shop, kind, from, to),
-
-    toDocument: (shop, kind, raw, context) => mapTikTokDocument(kind, raw, { shopId: shop.shop_id, context }),
+    // The kinds tiktok syncs; the client settles each call on its own (one failure, its own ids).
+    ...dispatchKinds('tiktok', {
+      ...webhookKinds(client, (kind, shop, raw, context) =>
+        mapTikTokDocument(kind, raw, { shopId: shop.shop_id, context }),
+      ),
+    }),
 
     close: () => client.close(),
   };

@@ -25,7 +25,7 @@ import {
   type MarketplaceErrorCode,
 } from '../http.js';
 import { createTokenManager, type TokenManager } from '../tokens.js';
-import type { DetailKind, DetailResult, ListedEntity, Shop, ShopTokens } from '../types.js';
+import type { DetailResult, ListedEntity, Shop, ShopTokens, WebhookKind } from '../types.js';
 import { tiktokListedEntity, TIKTOK_ID_FIELD } from './dto.js';
 import { TIKTOK_ACCESS_TOKEN_HEADER, tiktokSignedQuery } from './signing.js';
 
@@ -77,14 +77,14 @@ export const TIKTOK_MAX_DETAIL_IDS = 50;
  * `page_size` each search accepts (official SDK, api/{order,returnRefund,product}V202309Api.ts):
  * the returns search only [10, 50] (default 10), orders and products [1, 100].
  */
-export const TIKTOK_PAGE_SIZES: Record<DetailKind, { min: number; max: number }> = {
+export const TIKTOK_PAGE_SIZES: Record<WebhookKind, { min: number; max: number }> = {
   order: { min: 1, max: 100 },
   return: { min: 10, max: 50 },
   product: { min: 1, max: 100 },
 };
 
 /** The page size to ask for `wanted` objects: the nearest size the search accepts. */
-export function tiktokPageSize(kind: DetailKind, wanted: number): number {
+export function tiktokPageSize(kind: WebhookKind, wanted: number): number {
   const { min, max } = TIKTOK_PAGE_SIZES[kind];
   return Math.max(min, Math.min(max, wanted));
 }
@@ -162,7 +162,7 @@ interface Search {
 }
 
 /** The search endpoint of each kind, its time filter, and where its page keeps the objects. */
-const SEARCHES: Record<DetailKind, Search> = {
+const SEARCHES: Record<WebhookKind, Search> = {
   order: {
     name: 'search_orders',
     path: TIKTOK_PATHS.orderSearch,
@@ -249,7 +249,7 @@ export interface TikTokClient {
   getReturns(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
   getProducts(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
   /** Pages of entities with update_time in [from, to). */
-  listUpdated(shop: Shop, kind: DetailKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
+  listUpdated(shop: Shop, kind: WebhookKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
   /** Calls the refresh endpoint (the TokenManager decides when). */
   refreshTokens(shop: Shop, refreshToken: string): Promise<ShopTokens>;
   /**
@@ -411,7 +411,7 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
 
   function search(
     shop: Shop,
-    kind: DetailKind,
+    kind: WebhookKind,
     body: Record<string, unknown>,
     pageSize: number,
     token: string,

@@ -28,7 +28,7 @@ import {
   type Json,
   type MapInput,
 } from '../mapping.js';
-import type { DetailKind, ListedEntity } from '../types.js';
+import type { ListedEntity, WebhookKind } from '../types.js';
 
 export { describeValidation, type MapInput } from '../mapping.js';
 
@@ -205,7 +205,7 @@ export function mapTikTokProduct(raw: unknown, input: MapInput): ProductDocument
   };
 }
 
-export function mapTikTokDocument(kind: DetailKind, raw: unknown, input: MapInput) {
+export function mapTikTokDocument(kind: WebhookKind, raw: unknown, input: MapInput) {
   switch (kind) {
     case 'order':
       return mapTikTokOrder(raw, input);
@@ -218,12 +218,12 @@ export function mapTikTokDocument(kind: DetailKind, raw: unknown, input: MapInpu
 
 /** The id field of each kind's API object. */
 export const TIKTOK_ID_FIELD = { order: 'id', return: 'return_id', product: 'id' } as const satisfies Record<
-  DetailKind,
+  WebhookKind,
   string
 >;
 
 /** Id and update_time of a listed object; undefined when either is unusable. */
-export function tiktokListedEntity(kind: DetailKind, raw: unknown): ListedEntity | undefined {
+export function tiktokListedEntity(kind: WebhookKind, raw: unknown): ListedEntity | undefined {
   const item = record(raw);
   const id = read(idSchema, item[TIKTOK_ID_FIELD[kind]]);
   const version = read(unixSecondsSchema, item.update_time);

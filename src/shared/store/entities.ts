@@ -25,18 +25,14 @@ import {
   type WriteError,
 } from 'mongodb';
 
-import { ENTITY_ID_FIELD, type EntityDocument } from '../documents.js';
+import { ENTITY_ID_FIELD, KIND_STORAGE, type EntityDocument } from '../documents.js';
 import { AppError, messageOf } from '../errors.js';
-import type { DetailKind } from '../stream.js';
-import { COLLECTIONS } from '../mongo.js';
+import type { DetailKind, Platform } from '../stream.js';
 import { contentHash } from './content-hash.js';
-import type { Platform } from '../stream.js';
 
-export const COLLECTION_OF_KIND: Readonly<Record<DetailKind, string>> = {
-  order: COLLECTIONS.orders,
-  return: COLLECTIONS.returns,
-  product: COLLECTIONS.products,
-};
+export const COLLECTION_OF_KIND: Readonly<Record<DetailKind, string>> = Object.fromEntries(
+  Object.entries(KIND_STORAGE).map(([kind, storage]) => [kind, storage.collection]),
+) as Record<DetailKind, string>;
 
 const DUPLICATE_KEY = 11000;
 
@@ -129,11 +125,9 @@ interface PendingUpsert {
 }
 
 function guardedUpsert(kind: DetailKind, document: EntityDocument): UpdateOneModel<Document> {
-  const key = {
-    platform: document.platform,
-    shop_id: document.shop_id,
-    [ENTITY_ID_FIELD[kind]]: entityIdOf(kind, document),
-  };
+  const fields = document as unknown as Record<string, unknown>;
+  const key: Record<string, unknown> = { platform: document.platform, shop_id: document.shop_id };
+  for (const field of KIND_STORAGE[kind].keyFields) key[field] = fields[field];
   const stored = { ...document, content_hash: contentHash(document) };
   return { filter: { ...key, ...replaceableBy(stored) }, update: { $set: stored }, upsert: true };
 }
