@@ -119,6 +119,62 @@ function requestUrl(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}${request.url}`;
 }
 
+interface ReceiveSteps {
+  handler: WebhookHandler;
+  platform: Platform;
+  log: Logger;
+}
+
+/** The signature over the exact bytes; a rejection is logged without the header or the secret. */
+function verifyOrReject(
+  { handler, platform, log }: ReceiveSteps,
+  request: FastifyRequest,
+  rawBody: Buffer,
+): void {
+  const webhook: WebhookRequest = {
+    rawBody,
+    signature: request.headers.authorization,
+    get url() {
+      return requestUrl(request);
+    },
+  };
+  try {
+    handler.verify(webhook);
+  } catch (error) {
+    // Never the header value or the secret: which platform, which shop (if the body says), why.
+    log.warn(
+      {
+        reqId: request.id,
+        platform,
+        shop_id: peekShopId(rawBody),
+        ip: request.ip,
+        reason: error instanceof AppError ? error.message : 'verification failed',
+      },
+      'webhook signature rejected',
+    );
+    throw error;
+  }
+}
+
+/** The verified body as a stream event (or "not a type we handle"); malformed ones are logged. */
+function parseOrReject({ handler, platform, log }: ReceiveSteps, request: FastifyRequest, rawBody: Buffer) {
+  try {
+    return handler.toStreamEntry(rawBody);
+  } catch (error) {
+    // Signed by the marketplace yet not what we expect: our schema may be behind theirs.
+    log.warn(
+      {
+        reqId: request.id,
+        platform,
+        shop_id: peekShopId(rawBody),
+        reason: error instanceof Error ? error.message : '',
+      },
+      'verified webhook rejected as malformed',
+    );
+    throw error;
+  }
+}
+
 export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions): Promise<void> {
   const { handlers, appender, metrics, clock } = options;
   const log = options.logger;
@@ -161,6 +217,30 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
       new AppError('ERR_RATE_LIMITED', `rate limit exceeded, retry in ${context.after}`),
   });
 
+  /** Dedupe + XADD within the deadline; 503 when Redis fails or the stream is at its cap. */
+  async function store(request: FastifyRequest, reply: FastifyReply, event: WebhookEvent) {
+    const context = {
+      reqId: request.id,
+      platform: event.platform,
+      shop_id: event.shop_id,
+      event_id: event.event_id,
+    };
+    let result;
+    try {
+      result = await appender.append(fromWebhook(event, clock.now()), REDIS_DEADLINE_MS - reply.elapsedTime);
+    } catch (error) {
+      metrics.countAppendFailure(event.platform);
+      warnAppendFailure({ ...context, err: error });
+      throw new AppError('ERR_UNAVAILABLE', 'event store unavailable', { cause: error });
+    }
+    if (result.status === 'full') {
+      metrics.countBacklogFull(event.platform);
+      warnBacklogFull(context);
+      throw new AppError('ERR_BACKLOG_FULL', 'event backlog full, retry later');
+    }
+    return result;
+  }
+
   for (const platform of PLATFORMS) {
     const handler = handlers[platform];
     const config = { platform };
@@ -179,52 +259,14 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     }
     if (handler.platform !== platform) throw new Error(`handler for ${platform} is for ${handler.platform}`);
 
+    const steps = { handler, platform, log };
     const receive = async (request: FastifyRequest, reply: FastifyReply) => {
       const rawBody = request.body;
       // Only reachable without a body and without a Content-Type (no parser ran).
       if (!Buffer.isBuffer(rawBody))
         throw new AppError('ERR_MEDIA_TYPE', 'expected an application/json body');
-
-      const webhook: WebhookRequest = {
-        rawBody,
-        signature: request.headers.authorization,
-        get url() {
-          return requestUrl(request);
-        },
-      };
-      try {
-        handler.verify(webhook);
-      } catch (error) {
-        // Never the header value or the secret: which platform, which shop (if the body says), why.
-        log.warn(
-          {
-            reqId: request.id,
-            platform,
-            shop_id: peekShopId(rawBody),
-            ip: request.ip,
-            reason: error instanceof AppError ? error.message : 'verification failed',
-          },
-          'webhook signature rejected',
-        );
-        throw error;
-      }
-
-      let outcome;
-      try {
-        outcome = handler.toStreamEntry(rawBody);
-      } catch (error) {
-        // Signed by the marketplace yet not what we expect: our schema may be behind theirs.
-        log.warn(
-          {
-            reqId: request.id,
-            platform,
-            shop_id: peekShopId(rawBody),
-            reason: error instanceof Error ? error.message : '',
-          },
-          'verified webhook rejected as malformed',
-        );
-        throw error;
-      }
+      verifyOrReject(steps, request, rawBody);
+      const outcome = parseOrReject(steps, request, rawBody);
       if (!outcome.handled) {
         metrics.countWebhook(platform, 'ignored');
         if (log.isLevelEnabled('debug'))
@@ -234,34 +276,7 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
           );
         return reply.type(JSON_TYPE).send(IGNORED);
       }
-
-      let result;
-      try {
-        result = await appender.append(
-          fromWebhook(outcome.event, clock.now()),
-          REDIS_DEADLINE_MS - reply.elapsedTime,
-        );
-      } catch (error) {
-        metrics.countAppendFailure(platform);
-        warnAppendFailure({
-          reqId: request.id,
-          platform,
-          shop_id: outcome.event.shop_id,
-          event_id: outcome.event.event_id,
-          err: error,
-        });
-        throw new AppError('ERR_UNAVAILABLE', 'event store unavailable', { cause: error });
-      }
-      if (result.status === 'full') {
-        metrics.countBacklogFull(platform);
-        warnBacklogFull({
-          reqId: request.id,
-          platform,
-          shop_id: outcome.event.shop_id,
-          event_id: outcome.event.event_id,
-        });
-        throw new AppError('ERR_BACKLOG_FULL', 'event backlog full, retry later');
-      }
+      const result = await store(request, reply, outcome.event);
       const duplicate = result.status === 'duplicate';
       metrics.countWebhook(platform, duplicate ? 'duplicate' : 'accepted');
       if (log.isLevelEnabled('debug'))
