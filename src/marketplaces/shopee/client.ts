@@ -221,6 +221,18 @@ export interface ShopeeClient {
   getLostPushes(): Promise<LostPushBatch>;
   confirmLostPushes(lastMessageId: number): Promise<void>;
   refreshTokens(shop: Shop, refreshToken: string): Promise<ShopTokens>;
+  /**
+   * One signed shop call with the shop's current token (refreshed once on an auth error),
+   * answering the response body: GET with `params` in the query, or POST with `jsonBody`.
+   * What the per-kind files (settlements, tracking) build on.
+   */
+  request(
+    shop: Shop,
+    name: string,
+    path: string,
+    params: Record<string, QueryValue>,
+    jsonBody?: unknown,
+  ): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -298,11 +310,13 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
     name: string,
     path: string,
     params: Record<string, QueryValue>,
+    jsonBody?: unknown,
   ): Promise<unknown> {
+    const body = jsonBody === undefined ? undefined : JSON.stringify(jsonBody);
     return tokens.withAccessToken(shop, (accessToken) =>
       http.send({
         name,
-        method: 'GET',
+        method: body === undefined ? 'GET' : 'POST',
         path,
         budgetKey: shop.shop_id,
         prepare: () => ({
@@ -317,6 +331,7 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
               shopId: shop.shop_id,
             }),
           },
+          ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body }),
         }),
       }),
     );
@@ -487,6 +502,7 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
 
   return {
     tokens,
+    request: call,
 
     async getOrders(shop, orderSns) {
       const found = await settleDetails(chunksOf(orderSns), concurrency, asIds, (batch) =>

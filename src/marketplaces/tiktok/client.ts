@@ -257,6 +257,18 @@ export interface TikTokClient {
    * it serves shops not stored yet (`shops add`), so no refresh is attempted on an auth error.
    */
   getAuthorizedShops(accessToken: string): Promise<TikTokAuthorizedShop[]>;
+  /**
+   * One signed, shop-scoped call with the shop's current token (refreshed once on an auth error),
+   * answering the response body: what the per-kind files (settlements, tracking) build on.
+   */
+  request(
+    shop: Shop,
+    name: string,
+    method: 'GET' | 'POST',
+    path: string,
+    params?: Record<string, string>,
+    jsonBody?: unknown,
+  ): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -485,6 +497,7 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
 
   return {
     tokens,
+    request: call,
 
     getOrders: (shop, ids) =>
       settleDetails(chunksOf(ids), concurrency, asIds, (batch) => orderDetail(shop, batch)),
