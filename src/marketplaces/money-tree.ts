@@ -18,6 +18,8 @@ export interface MoneyTreeOptions {
   isMoney: (key: string, value: unknown) => boolean;
   /** Where each problem is reported, as `path: message` (the mappers' validation_errors). */
   issues: string[];
+  /** Shopee sends amounts as JSON numbers; TikTok as strings, so a number there is refused. */
+  numbers: boolean;
 }
 
 /** `value` with its money fields as Decimal128; other fields as they are. Pure. */
@@ -31,7 +33,7 @@ export function moneyTree(value: unknown, options: MoneyTreeOptions, path = ''):
     } else if (isRecord(field)) {
       out[key] = moneyTree(field, options, at);
     } else if (options.isMoney(key, field)) {
-      out[key] = amountOf(field, at, options.issues);
+      out[key] = amountOf(field, at, options.issues, options.numbers);
     } else {
       out[key] = field === undefined ? null : (field as string | number | boolean | null);
     }
@@ -39,12 +41,12 @@ export function moneyTree(value: unknown, options: MoneyTreeOptions, path = ''):
   return out;
 }
 
-/** A TikTok decimal string or a Shopee JSON number as Decimal128; null (reported) otherwise. */
-export function amountOf(value: unknown, at: string, issues: string[]): Decimal128 | null {
+/** A decimal string, or a JSON number when `numbers`, as Decimal128; null (reported) otherwise. */
+export function amountOf(value: unknown, at: string, issues: string[], numbers: boolean): Decimal128 | null {
   if (value === null || value === undefined || value === '') return null;
   try {
     if (typeof value === 'string' && isDecimalString(value)) return decimalFromString(value);
-    if (typeof value === 'number') return decimalFromString(decimalStringFromNumber(value));
+    if (numbers && typeof value === 'number') return decimalFromString(decimalStringFromNumber(value));
   } catch {
     // out of Decimal128's range: reported below
   }

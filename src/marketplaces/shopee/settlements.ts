@@ -120,7 +120,7 @@ export function mapShopeeSettlement(raw: unknown, input: MapInput): ShopeeSettle
     updated: released,
   });
   const income = record(detail.order_income);
-  const total = (field: string) => amountOf(income[field], `order_income.${field}`, issues);
+  const total = (field: string) => amountOf(income[field], `order_income.${field}`, issues, true);
   const errors = [
     ...document.validation_errors,
     ...(detailError?.issues.map((i) => `escrow_detail.${i.path.join('.')}: ${i.message}`) ?? []),
@@ -146,7 +146,7 @@ export function mapShopeeSettlement(raw: unknown, input: MapInput): ShopeeSettle
       escrow_amount_after_adjustment: total('escrow_amount_after_adjustment'),
       total_adjustment_amount: total('total_adjustment_amount'),
     },
-    fee_breakdown: moneyTree(income, { isMoney: isAmount, issues }, 'order_income'),
+    fee_breakdown: moneyTree(income, { isMoney: isAmount, issues, numbers: true }, 'order_income'),
   };
   const all = [...new Set([...errors, ...issues])];
   return { ...mapped, validation_errors: all, is_valid: all.length === 0 };

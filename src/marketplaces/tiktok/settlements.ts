@@ -178,7 +178,7 @@ export function mapTikTokSettlement(raw: unknown, input: MapInput): TikTokSettle
   );
   const amounts: TikTokSettlementDocument['amounts'] = {};
   for (const field of TOTALS) {
-    if (field in transaction) amounts[field] = amountOf(transaction[field], field, issues);
+    if (field in transaction) amounts[field] = amountOf(transaction[field], field, issues, false);
   }
   const released = read(unixSecondsSchema, transaction.estimated_release_time);
   const mapped: TikTokSettlementDocument = {
@@ -211,14 +211,14 @@ function feeBreakdown(version: TikTokFinanceVersion, transaction: Record<string,
     for (const field of BREAKDOWNS_202501)
       if (isRecord(transaction[field])) nested[field] = transaction[field];
     // Inside a breakdown every leaf named *_amount is money (fee.*, tax.*, supplementary…).
-    return moneyTree(nested, { isMoney: (key) => key.endsWith('_amount'), issues });
+    return moneyTree(nested, { isMoney: (key) => key.endsWith('_amount'), issues, numbers: false });
   }
   const flat: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(transaction)) {
     const total = (TOTALS as readonly string[]).includes(field) || field === 'settlement_amount';
     if (field.endsWith('_amount') && !total) flat[field] = value;
   }
-  return moneyTree(flat, { isMoney: () => true, issues });
+  return moneyTree(flat, { isMoney: () => true, issues, numbers: false });
 }
 
 /** The document with the mapper's own findings added to the schema's. */
