@@ -185,74 +185,75 @@ export interface ShopeeSettlementOptions {
   logger?: { warn: (obj: object, msg: string) => void };
 }
 
+type Requester = Pick<ShopeeClient, 'request'>;
+type Warn = (shop: Shop, what: string) => void;
+
+/** get_escrow_list over [from, to) in windows of at most 15 days, page by page (page_no from 1). */
+async function* listReleases(client: Requester, shop: Shop, from: Date, to: Date, warn: Warn) {
+  for (const [timeFrom, timeTo] of timeWindows(from, to)) {
+    for (let pageNo = 1; ; pageNo += 1) {
+      const body = await client.request(shop, 'get_escrow_list', SHOPEE_FINANCE_PATHS.escrowList, {
+        release_time_from: String(timeFrom),
+        release_time_to: String(timeTo),
+        page_size: String(SHOPEE_ESCROW_PAGE_SIZE),
+        page_no: String(pageNo),
+      });
+      const page = parse(escrowListSchema, body, 'get_escrow_list').response;
+      yield listedReleases(shop, page.escrow_list, warn);
+      if (!page.more || page.escrow_list.length === 0) break;
+    }
+  }
+}
+
+function listedReleases(shop: Shop, rows: unknown[], warn: Warn): ListedEntity[] {
+  const listed: ListedEntity[] = [];
+  for (const row of rows) {
+    const fields = record(row);
+    const orderSn = read(snSchema, fields.order_sn);
+    const released = read(unixSecondsSchema, fields.escrow_release_time);
+    if (orderSn === null || released === null) {
+      warn(shop, 'escrow row without order_sn or escrow_release_time skipped');
+      continue;
+    }
+    // The row travels with the entry: its payout_amount is in the list only.
+    listed.push({
+      id: shopeeSettlementId(orderSn, released),
+      version: released,
+      payload: JSON.stringify(row),
+    });
+  }
+  return listed;
+}
+
+/** One get_escrow_detail_batch call; the releases of `group` whose order it answered. */
+async function detailsOf(client: Requester, shop: Shop, group: Release[]): Promise<unknown[]> {
+  const orderSns = unique(group.map((r) => r.orderSn));
+  const body = await client.request(
+    shop,
+    'get_escrow_detail_batch',
+    SHOPEE_FINANCE_PATHS.escrowDetailBatch,
+    {},
+    { order_sn_list: orderSns },
+  );
+  const details = new Map<string, unknown>();
+  for (const item of parse(escrowDetailBatchSchema, body, 'get_escrow_detail_batch').response) {
+    const orderSn = read(snSchema, record(item.escrow_detail).order_sn);
+    if (orderSn !== null) details.set(orderSn, item.escrow_detail);
+  }
+  return group
+    .filter((release) => details.has(release.orderSn))
+    .map((release) => ({ escrow: release.escrow, escrow_detail: details.get(release.orderSn) }));
+}
+
 /** The kind-table entry of settlements over a Shopee client. */
-export function shopeeSettlementKind(
-  client: Pick<ShopeeClient, 'request'>,
-  options: ShopeeSettlementOptions = {},
-): KindAdapter {
+export function shopeeSettlementKind(client: Requester, options: ShopeeSettlementOptions = {}): KindAdapter {
   const concurrency = options.concurrency ?? 4;
   const batchSize = Math.max(1, Math.min(options.detailBatchSize ?? 50, SHOPEE_MAX_ESCROW_DETAILS));
-
-  async function* listReleases(shop: Shop, from: Date, to: Date): AsyncGenerator<ListedEntity[]> {
-    for (const [timeFrom, timeTo] of timeWindows(from, to)) {
-      for (let pageNo = 1; ; pageNo += 1) {
-        const body = await client.request(shop, 'get_escrow_list', SHOPEE_FINANCE_PATHS.escrowList, {
-          release_time_from: String(timeFrom),
-          release_time_to: String(timeTo),
-          page_size: String(SHOPEE_ESCROW_PAGE_SIZE),
-          page_no: String(pageNo),
-        });
-        const page = parse(escrowListSchema, body, 'get_escrow_list').response;
-        yield listedReleases(shop, page.escrow_list);
-        if (!page.more || page.escrow_list.length === 0) break;
-      }
-    }
-  }
-
-  function listedReleases(shop: Shop, rows: unknown[]): ListedEntity[] {
-    const listed: ListedEntity[] = [];
-    for (const row of rows) {
-      const fields = record(row);
-      const orderSn = read(snSchema, fields.order_sn);
-      const released = read(unixSecondsSchema, fields.escrow_release_time);
-      if (orderSn === null || released === null) {
-        options.logger?.warn(
-          { platform: PLATFORM, shop_id: shop.shop_id, kind: 'settlement' },
-          'escrow row without order_sn or escrow_release_time skipped',
-        );
-        continue;
-      }
-      listed.push({
-        id: shopeeSettlementId(orderSn, released),
-        version: released,
-        payload: JSON.stringify(row),
-      });
-    }
-    return listed;
-  }
-
-  /** One get_escrow_detail_batch call; the releases of `group` whose order it answered. */
-  async function detailsOf(shop: Shop, group: Release[]): Promise<unknown[]> {
-    const orderSns = unique(group.map((r) => r.orderSn));
-    const body = await client.request(
-      shop,
-      'get_escrow_detail_batch',
-      SHOPEE_FINANCE_PATHS.escrowDetailBatch,
-      {},
-      { order_sn_list: orderSns },
-    );
-    const details = new Map<string, unknown>();
-    for (const item of parse(escrowDetailBatchSchema, body, 'get_escrow_detail_batch').response) {
-      const orderSn = read(snSchema, record(item.escrow_detail).order_sn);
-      if (orderSn !== null) details.set(orderSn, item.escrow_detail);
-    }
-    return group
-      .filter((release) => details.has(release.orderSn))
-      .map((release) => ({ escrow: release.escrow, escrow_detail: details.get(release.orderSn) }));
-  }
+  const warn: Warn = (shop, what) =>
+    options.logger?.warn({ platform: PLATFORM, shop_id: shop.shop_id, kind: 'settlement' }, what);
 
   return {
-    listUpdated: listReleases,
+    listUpdated: (shop, from, to) => listReleases(client, shop, from, to, warn),
     async getDetails(shop, ids, hints): Promise<DetailResult> {
       const releases = releasesOf(ids, hints);
       // Chunks of distinct orders: two releases of one order share its detail call.
@@ -265,7 +266,7 @@ export function shopeeSettlementKind(
         groups,
         concurrency,
         (group) => group.map((r) => r.id),
-        (group) => detailsOf(shop, group),
+        (group) => detailsOf(client, shop, group),
       );
       if (releases.invalid.length > 0) {
         result.failures.push({

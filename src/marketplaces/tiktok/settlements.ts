@@ -234,15 +234,16 @@ function parse<T>(schema: z.ZodType<T>, body: unknown, endpoint: string): T {
   return parseResponse('tiktok', schema, body, endpoint);
 }
 
-/** The kind-table entry of settlements over a TikTok client. */
-export function tiktokSettlementKind(
-  client: Pick<TikTokClient, 'request'>,
-  options: { logger?: { warn: (obj: object, msg: string) => void } } = {},
-): KindAdapter {
-  // A shop's finance version, read once per process (a failed lookup is retried next time).
-  const versions = new Map<string, Promise<TikTokFinanceVersion>>();
+type Requester = Pick<TikTokClient, 'request'>;
 
-  function versionOf(shop: Shop): Promise<TikTokFinanceVersion> {
+/**
+ * A shop's finance version from its region in Get Authorized Shops, asked once per process and
+ * shop (a failed lookup is asked again next time). The call goes through the shop's signed
+ * request, so it also carries the shop_cipher, which this endpoint does not need.
+ */
+export function createFinanceVersions(client: Requester): (shop: Shop) => Promise<TikTokFinanceVersion> {
+  const versions = new Map<string, Promise<TikTokFinanceVersion>>();
+  return (shop) => {
     let known = versions.get(shop.shop_id);
     if (!known) {
       known = client
@@ -255,66 +256,76 @@ export function tiktokSettlementKind(
       versions.set(shop.shop_id, known);
     }
     return known;
-  }
+  };
+}
 
-  async function* pages<T>(fetch: (token: string) => Promise<{ items: T[]; next: string }>) {
-    const seen = new Set<string>();
-    for (let token = ''; ;) {
-      const { items, next } = await fetch(token);
-      yield items;
-      if (!next) return;
-      if (seen.has(next))
-        throw new AppError('ERR_MARKETPLACE_RESPONSE', `tiktok returned page token ${next} twice`);
-      seen.add(next);
-      token = next;
-    }
+/** Follows `next_page_token` until it is empty; a token seen twice would loop forever. */
+async function* pages<T>(fetch: (token: string) => Promise<{ items: T[]; next: string }>) {
+  const seen = new Set<string>();
+  for (let token = ''; ;) {
+    const { items, next } = await fetch(token);
+    yield items;
+    if (!next) return;
+    if (seen.has(next))
+      throw new AppError('ERR_MARKETPLACE_RESPONSE', `tiktok returned page token ${next} twice`);
+    seen.add(next);
+    token = next;
   }
+}
 
-  const paging = (token: string): Record<string, string> => ({
-    page_size: String(TIKTOK_FINANCE_PAGE_SIZE),
-    ...(token ? { page_token: token } : {}),
+const paging = (token: string): Record<string, string> => ({
+  page_size: String(TIKTOK_FINANCE_PAGE_SIZE),
+  ...(token ? { page_token: token } : {}),
+});
+
+/** Get Statements with statement_time in [from, to), oldest first. */
+function statementPages(client: Requester, shop: Shop, from: Date, to: Date) {
+  const window = {
+    sort_field: 'statement_time',
+    sort_order: 'ASC',
+    statement_time_ge: String(toUnixSeconds(from)),
+    statement_time_lt: String(Math.ceil(to.getTime() / 1000)),
+  };
+  return pages(async (token) => {
+    const body = await client.request(shop, 'get_statements', 'GET', TIKTOK_FINANCE_PATHS.statements, {
+      ...window,
+      ...paging(token),
+    });
+    const { data } = parse(statementsPage, body, 'get_statements');
+    return { items: data.statements, next: data.next_page_token };
   });
+}
 
-  function statements(shop: Shop, from: Date, to: Date) {
-    const window = {
-      sort_field: 'statement_time',
-      sort_order: 'ASC',
-      statement_time_ge: String(toUnixSeconds(from)),
-      statement_time_lt: String(Math.ceil(to.getTime() / 1000)),
-    };
-    return pages(async (token) => {
-      const body = await client.request(shop, 'get_statements', 'GET', TIKTOK_FINANCE_PATHS.statements, {
-        ...window,
-        ...paging(token),
-      });
-      const { data } = parse(statementsPage, body, 'get_statements');
-      return { items: data.statements, next: data.next_page_token };
+/** Get Statement Transactions of one statement, in `version`'s shape. */
+function transactionPages(client: Requester, shop: Shop, version: TikTokFinanceVersion, statementId: string) {
+  const path = TIKTOK_FINANCE_PATHS.transactions(version, statementId);
+  return pages(async (token) => {
+    const body = await client.request(shop, `get_statement_transactions_${version}`, 'GET', path, {
+      sort_field: 'order_create_time',
+      ...paging(token),
     });
-  }
+    if (version === '202309') {
+      const { data } = parse(transactionsPage['202309'], body, 'get_statement_transactions');
+      return { items: data.statement_transactions, next: data.next_page_token };
+    }
+    const { data } = parse(transactionsPage['202501'], body, 'get_statement_transactions');
+    return { items: data.transactions, next: data.next_page_token };
+  });
+}
 
-  function transactions(shop: Shop, version: TikTokFinanceVersion, statementId: string) {
-    const path = TIKTOK_FINANCE_PATHS.transactions(version, statementId);
-    return pages(async (token) => {
-      const body = await client.request(shop, `get_statement_transactions_${version}`, 'GET', path, {
-        sort_field: 'order_create_time',
-        ...paging(token),
-      });
-      if (version === '202309') {
-        const { data } = parse(transactionsPage['202309'], body, 'get_statement_transactions');
-        return { items: data.statement_transactions, next: data.next_page_token };
-      }
-      const { data } = parse(transactionsPage['202501'], body, 'get_statement_transactions');
-      return { items: data.transactions, next: data.next_page_token };
-    });
-  }
-
+/** The kind-table entry of settlements over a TikTok client. */
+export function tiktokSettlementKind(
+  client: Requester,
+  options: { logger?: { warn: (obj: object, msg: string) => void } } = {},
+): KindAdapter {
+  const versionOf = createFinanceVersions(client);
   const warn = (shop: Shop, what: string) =>
     options.logger?.warn({ platform: PLATFORM, shop_id: shop.shop_id, kind: 'settlement' }, what);
 
   return {
     async *listUpdated(shop, from, to) {
       const version = await versionOf(shop);
-      for await (const page of statements(shop, from, to)) {
+      for await (const page of statementPages(client, shop, from, to)) {
         for (const raw of page) {
           const statement = statementSchema.safeParse(raw);
           if (!statement.success) {
@@ -322,7 +333,7 @@ export function tiktokSettlementKind(
             continue;
           }
           const { id, statement_time: time, currency } = statement.data;
-          for await (const items of transactions(shop, version, id)) {
+          for await (const items of transactionPages(client, shop, version, id)) {
             yield listedTransactions(items, { version, id, time, currency: currency ?? null }, () =>
               warn(shop, 'statement transaction without id skipped'),
             );
