@@ -175,6 +175,47 @@ describe('settlements', () => {
     );
   });
 
+  it('a failed get_escrow_detail_batch call fails only its own releases', async () => {
+    p = await createPipeline({ BATCH_SIZE: '500' });
+    const pipeline = p;
+    const shopId = await addShop(pipeline, 'shopee');
+    const escrows = pipeline.fake.seedEscrows(
+      shopId,
+      Array.from({ length: 70 }, (_, i) => unix('2026-11-18T09:00:00+07:00') + i * 60),
+    );
+    const first = String(escrows[0]!.row.order_sn);
+    // The batch asking for the first order is refused (HTTP 400: not retryable).
+    pipeline.fake.knobs.failNext(
+      { status: 400 },
+      { endpoint: SHOPEE_FINANCE_ENDPOINTS.escrowDetailBatch, id: first },
+    );
+    const run = await reconcilerFor(pipeline).run({
+      trigger: 'cli',
+      mode: { type: 'days', firstDay: '2026-11-18', lastDay: '2026-11-18' },
+      kinds: ['settlement'],
+    });
+    expect(run.enqueued).toBe(70);
+    await pipeline.startWorker();
+    await pipeline.drained();
+
+    const { db } = await pipeline.env.mongo();
+    const refused = pipeline.fake.calls.ids({
+      endpoint: SHOPEE_FINANCE_ENDPOINTS.escrowDetailBatch,
+      status: 400,
+    });
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toHaveLength(50);
+    expect(refused[0]).toContain(first);
+    const storedIds = (await db.collection('settlements').find({ shop_id: shopId }).toArray()).map((d) =>
+      String(d.order_id),
+    );
+    expect(storedIds).toHaveLength(20);
+    expect(storedIds.filter((sn) => refused[0]!.includes(sn))).toEqual([]);
+    const failed = await db.collection('sync_failures').find({ kind: 'settlement' }).toArray();
+    expect(failed).toHaveLength(50);
+    expect(new Set(failed.map((f) => String(f.entity_id).split(':')[0]))).toEqual(new Set(refused[0]));
+  });
+
   it('the fake enforces the published limits: 50 orders a detail batch, 15-day escrow windows, 202309 for US/UK only', async () => {
     p = await createPipeline();
     const pipeline = p;
