@@ -135,13 +135,11 @@ const TOTALS = [
   'reserve_amount',
 ] as const;
 
-/** 202309 fee fields are flat `*_amount` strings; 202501 nests them in `*_breakdown` objects. */
-const BREAKDOWNS_202501 = [
-  'revenue_breakdown',
-  'fee_tax_breakdown',
-  'shipping_cost_breakdown',
-  'supplementary_component',
-] as const;
+/** Fields kept under `amounts` or at the top, not in the fee breakdown. */
+const TOTAL_FIELDS: ReadonlySet<string> = new Set([...TOTALS, 'settlement_amount']);
+
+/** 202501's nested breakdowns: revenue_breakdown, fee_tax_breakdown, shipping_cost_breakdown, supplementary_component. */
+const BREAKDOWNS = /_breakdown$|^supplementary_component$/;
 
 export interface TikTokSettlementDocument extends SettlementDocument {
   api_version: TikTokFinanceVersion;
@@ -197,7 +195,7 @@ export function mapTikTokSettlement(raw: unknown, input: MapInput): TikTokSettle
     associated_order_id:
       read(idSchema, transaction.associated_order_id) ?? read(idSchema, transaction.adjustment_order_id),
     amounts,
-    fee_breakdown: feeBreakdown(version, transaction, issues),
+    fee_breakdown: feeBreakdown(transaction, issues),
     reserve_status: read(text, transaction.reserve_status),
     estimated_release_time: released === null ? null : toIsoWithOffset(released, offset),
   };
@@ -205,20 +203,18 @@ export function mapTikTokSettlement(raw: unknown, input: MapInput): TikTokSettle
   return withIssues(mapped, issues);
 }
 
-function feeBreakdown(version: TikTokFinanceVersion, transaction: Record<string, unknown>, issues: string[]) {
-  if (version === '202501') {
-    const nested: Record<string, unknown> = {};
-    for (const field of BREAKDOWNS_202501)
-      if (isRecord(transaction[field])) nested[field] = transaction[field];
-    // Inside a breakdown every leaf named *_amount is money (fee.*, tax.*, supplementary…).
-    return moneyTree(nested, { isMoney: (key) => key.endsWith('_amount'), issues, numbers: false });
-  }
-  const flat: Record<string, unknown> = {};
+/**
+ * The fee breakdown: every `*_amount` field besides the totals (202309 sends them flat) and the
+ * breakdown objects (202501 nests them: fee.*, tax.*, supplementary…), whatever the version, so
+ * a field either version adds later is kept too.
+ */
+function feeBreakdown(transaction: Record<string, unknown>, issues: string[]): MoneyTree {
+  const fees: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(transaction)) {
-    const total = (TOTALS as readonly string[]).includes(field) || field === 'settlement_amount';
-    if (field.endsWith('_amount') && !total) flat[field] = value;
+    const nested = isRecord(value) && BREAKDOWNS.test(field);
+    if (nested || (field.endsWith('_amount') && !TOTAL_FIELDS.has(field))) fees[field] = value;
   }
-  return moneyTree(flat, { isMoney: () => true, issues, numbers: false });
+  return moneyTree(fees, { isMoney: (key) => key.endsWith('_amount'), issues, numbers: false });
 }
 
 /** The document with the mapper's own findings added to the schema's. */
