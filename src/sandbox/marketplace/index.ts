@@ -30,11 +30,13 @@ import type {
   Router,
 } from './state.js';
 import { createTikTokAuthRouter, createTikTokRouter, TIKTOK_ENDPOINTS } from './tiktok.js';
+import { addTrackingEvents, type FakeTrackingEvent, type TrackingEventsInit } from './tracking.js';
 
 export { createGenerator, centsToDecimal, type Generator } from './generators.js';
 export { SHOPEE_ENDPOINTS } from './shopee.js';
 export { TIKTOK_CODES, TIKTOK_ENDPOINTS } from './tiktok.js';
 export type { FakePlatform, Json } from './state.js';
+export type { FakeTrackingEvent, TrackingEventsInit } from './tracking.js';
 
 export interface FakeMarketplaceOptions {
   tiktok?: { appKey?: string; appSecret?: string };
@@ -206,6 +208,14 @@ export interface FakeMarketplace {
     overrides?: (index: number) => Json,
   ): Json[];
   order(platform: FakePlatform, shopId: string, id: string): Json | undefined;
+  /** Carrier scans of an order (or one Shopee package), oldest first; call again to advance it. */
+  addTrackingEvents(
+    platform: FakePlatform,
+    shopId: string,
+    orderId: string,
+    events: readonly FakeTrackingEvent[],
+    init?: TrackingEventsInit,
+  ): void;
   /** A Shopee push that "could not be delivered"; returns its message id. */
   addLostPush(push: LostPushInit): number;
   lostPushState(): { pending: number; confirmedUpTo: number };
@@ -475,6 +485,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
         products: new Map(),
         tracking: new Map(),
         models: new Map(),
+        shipments: new Map(),
       };
       store.shops[platform].set(shopId, shop);
       return info(shop);
@@ -507,6 +518,8 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     seedProducts: (platform, shopId, count, overrides) =>
       seed(platform, shopId, 'products', count, overrides),
     order: (platform, shopId, id) => shopState(platform, shopId).orders.get(id),
+    addTrackingEvents: (platform, shopId, orderId, events, init) =>
+      addTrackingEvents(shopState(platform, shopId), orderId, events, init),
 
     addLostPush(push) {
       const messageId = nextMessageId++;

@@ -4,6 +4,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
+import type { FakeShipments } from './tracking.js';
+
 export type FakePlatform = 'tiktok' | 'shopee';
 export type Json = Record<string, unknown>;
 
@@ -24,6 +26,8 @@ export interface FakeShopState {
   tracking: Map<string, string>;
   /** Shopee: served by product/get_model_list, never in get_item_base_info. */
   models: Map<string, Json[]>;
+  /** Carrier events per order and package (tracking.ts). */
+  shipments: FakeShipments;
 }
 
 export interface LostPush {
