@@ -32,6 +32,7 @@ import type {
   Router,
 } from './state.js';
 import { createTikTokAuthRouter, createTikTokRouter, TIKTOK_ENDPOINTS } from './tiktok.js';
+import { addTrackingEvents, type FakeTrackingEvent, type TrackingEventsInit } from './tracking.js';
 
 export { createGenerator, centsToDecimal, type Generator } from './generators.js';
 export { SHOPEE_ENDPOINTS } from './shopee.js';
@@ -39,6 +40,7 @@ export { TIKTOK_CODES, TIKTOK_ENDPOINTS } from './tiktok.js';
 export { SHOPEE_FINANCE_ENDPOINTS } from './shopee-finance.js';
 export { TIKTOK_FINANCE_ENDPOINTS } from './tiktok-finance.js';
 export type { FakePlatform, Json } from './state.js';
+export type { FakeTrackingEvent, TrackingEventsInit } from './tracking.js';
 
 export interface FakeMarketplaceOptions {
   tiktok?: { appKey?: string; appSecret?: string };
@@ -223,6 +225,14 @@ export interface FakeMarketplace {
   ): { statementId: string; statementTime: number; transaction: Json }[];
   /** Shopee settlements: one escrow release per time (unix s): its list row and escrow detail. */
   seedEscrows(shopId: string, releaseTimes: readonly number[]): { row: Json; detail: Json }[];
+  /** Carrier scans of an order (or one Shopee package), oldest first; call again to advance it. */
+  addTrackingEvents(
+    platform: FakePlatform,
+    shopId: string,
+    orderId: string,
+    events: readonly FakeTrackingEvent[],
+    init?: TrackingEventsInit,
+  ): void;
   /** A Shopee push that "could not be delivered"; returns its message id. */
   addLostPush(push: LostPushInit): number;
   lostPushState(): { pending: number; confirmedUpTo: number };
@@ -504,6 +514,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
         statements: new Map(),
         escrows: new Map(),
         escrowDetails: new Map(),
+        shipments: new Map(),
       };
       store.shops[platform].set(shopId, shop);
       return info(shop);
@@ -539,6 +550,8 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     seedStatements: (shopId, times, perStatement) =>
       seedTikTokStatements(shopState('tiktok', shopId), financeIds, times, perStatement),
     seedEscrows: (shopId, times) => seedShopeeEscrows(shopState('shopee', shopId), financeIds, times),
+    addTrackingEvents: (platform, shopId, orderId, events, init) =>
+      addTrackingEvents(shopState(platform, shopId), orderId, events, init),
 
     addLostPush(push) {
       const messageId = nextMessageId++;

@@ -4,6 +4,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
+import type { FakeShipments } from './tracking.js';
+
 export type FakePlatform = 'tiktok' | 'shopee';
 export type Json = Record<string, unknown>;
 
@@ -32,6 +34,8 @@ export interface FakeShopState {
   escrows: Map<string, Json>;
   /** Shopee: get_escrow_detail_batch's escrow_detail by order_sn. */
   escrowDetails: Map<string, Json>;
+  /** Carrier events per order and package (tracking.ts). */
+  shipments: FakeShipments;
 }
 
 export interface LostPush {

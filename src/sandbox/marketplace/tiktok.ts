@@ -20,6 +20,7 @@ import {
   type Router,
 } from './state.js';
 import { matchTikTokFinance } from './tiktok-finance.js';
+import { tiktokTrackingData } from './tracking.js';
 
 /** Endpoint names in the call log: the API path, with the product id as a placeholder. */
 export const TIKTOK_ENDPOINTS = {
@@ -30,6 +31,7 @@ export const TIKTOK_ENDPOINTS = {
   productSearch: '/product/202309/products/search',
   tokenRefresh: '/api/v2/token/refresh',
   authorizedShops: '/authorization/202309/shops',
+  tracking: '/fulfillment/202309/orders/{order_id}/tracking',
 } as const;
 
 /**
@@ -52,6 +54,8 @@ export const TIKTOK_CODES = {
   requestTimeout: 36009007,
   /** Get Product of an unknown id (get-product-202309). */
   productNotFound: 12019150,
+  /** The fake's own: no published code for Get Tracking of an unknown order. */
+  orderNotFound: 21011001,
 } as const;
 
 /** TikTok's messages for the 36009004 refusals the fake makes (common-errors). */
@@ -325,6 +329,20 @@ export function createTikTokRouter(store: FakeStore): Router {
           }));
           return ok({ products: summaries, next_page_token: result.next, total_count: result.total });
         }),
+      );
+    }
+
+    const trackingMatch = /^\/fulfillment\/202309\/orders\/([^/]+)\/tracking$/.exec(path);
+    if (method === 'GET' && trackingMatch) {
+      const orderId = decodeURIComponent(trackingMatch[1]!);
+      return route(
+        TIKTOK_ENDPOINTS.tracking,
+        [orderId],
+        withShop(request, (s) =>
+          s.orders.has(orderId)
+            ? ok(tiktokTrackingData(s, orderId))
+            : tiktokError(TIKTOK_CODES.orderNotFound, 'The order does not exist.'),
+        ),
       );
     }
 
