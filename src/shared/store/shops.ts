@@ -35,6 +35,8 @@ export interface ShopInput {
   access_token_expires_at?: Date | null;
   shop_cipher?: string | null;
   name?: string | null;
+  /** When the seller's authorization ends (issue 13). */
+  authorization_expires_at?: Date | null;
   /** Defaults to `active`: adding credentials (re)authorizes a shop. */
   status?: ShopStatus;
 }
@@ -49,6 +51,7 @@ export interface PublicShop {
   has_access_token: boolean;
   has_refresh_token: boolean;
   access_token_expires_at: Date | null;
+  authorization_expires_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -112,6 +115,7 @@ const storedShopSchema = z.object({
   access_token_expires_at: z.date().nullish(),
   shop_cipher: z.string().nullish(),
   name: z.string().nullish(),
+  authorization_expires_at: z.date().nullish(),
   created_at: z.date(),
   updated_at: z.date(),
 });
@@ -127,6 +131,7 @@ export function toPublicShop(shop: Shop): PublicShop {
     has_access_token: shop.access_token !== '',
     has_refresh_token: shop.refresh_token !== null && shop.refresh_token !== '',
     access_token_expires_at: shop.access_token_expires_at,
+    authorization_expires_at: shop.authorization_expires_at ?? null,
     created_at: shop.created_at,
     updated_at: shop.updated_at,
   };
@@ -177,6 +182,7 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       access_token_expires_at: stored.access_token_expires_at ?? null,
       shop_cipher: stored.shop_cipher ?? null,
       name: stored.name ?? null,
+      authorization_expires_at: stored.authorization_expires_at ?? null,
       created_at: stored.created_at,
       updated_at: stored.updated_at,
     };
@@ -192,6 +198,7 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       has_access_token: stored.access_token !== '',
       has_refresh_token: stored.refresh_token != null && stored.refresh_token !== '',
       access_token_expires_at: stored.access_token_expires_at ?? null,
+      authorization_expires_at: stored.authorization_expires_at ?? null,
       created_at: stored.created_at,
       updated_at: stored.updated_at,
     };
@@ -242,6 +249,7 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       access_token_expires_at: input.access_token_expires_at,
       shop_cipher: input.shop_cipher,
       name: input.name,
+      authorization_expires_at: input.authorization_expires_at,
     };
     for (const [field, value] of Object.entries(optional)) {
       if (value === undefined) onInsert[field] = null;
