@@ -118,7 +118,7 @@ export function createShopConnector(deps: ShopConnectorDeps): ShopConnector {
         `${platform} is not configured (set its app credentials to connect shops)`,
       );
     }
-    return setup as NonNullable<ShopConnectorDeps[P]>;
+    return setup;
   }
 
   function defaultRedirect(platform: Platform): string | null {

@@ -4,6 +4,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
+import type { FakeOAuthState } from './oauth.js';
+
 export type FakePlatform = 'tiktok' | 'shopee';
 export type Json = Record<string, unknown>;
 
@@ -17,6 +19,8 @@ export interface FakeShopState {
   refreshToken: string;
   /** unix ms */
   accessTokenExpiresAt: number;
+  /** unix ms: when the seller's authorization ends (Shopee get_shop_info.expire_time). */
+  authorizationExpiresAt: number;
   orders: Map<string, Json>;
   returns: Map<string, Json>;
   products: Map<string, Json>;
@@ -55,6 +59,8 @@ export interface FakeStore {
   lostPushes: LostPush[];
   /** Highest message id Shopee was told was consumed. */
   confirmedUpTo: number;
+  /** Authorization codes and who approves (oauth.ts). */
+  oauth: FakeOAuthState;
 }
 
 export interface FakeRequest {

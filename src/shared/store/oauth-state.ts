@@ -15,6 +15,11 @@ export const OAUTH_STATE_TTL_SECONDS = 600;
 /** 32 random bytes as base64url: unguessable, and safe in a URL without escaping. */
 const STATE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
+/** One deployment's namespace (under STREAM_KEY, like the rate limiter's): ingest and the CLI agree on it. */
+export function oauthStateKeyPrefix(streamKey: string): string {
+  return `${streamKey}:oauth-state:`;
+}
+
 export interface OAuthStateRecord {
   platform: Platform;
   /** Where the seller is sent back (Shopee); recorded so the exchange can be told the same. */
