@@ -424,7 +424,7 @@ describe('shops add checks each platform (issue 12 #6)', () => {
 
     expect(listed.code).toBe(0);
     const lines = listed.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/EXPIRES\s+REFRESH_TOKEN\s+CIPHER\s+TOKEN$/);
+    expect(lines[0]).toMatch(/EXPIRES\s+AUTHORIZED_UNTIL\s+REFRESH_TOKEN\s+CIPHER\s+TOKEN$/);
     expect(lines[1]).toMatch(/^shopee\s+1\s+active\s.*EXPIRED, no refresh token: add the shop again$/);
     expect(lines[2]).toMatch(/^shopee\s+2\s+active\s.*\sset\s+-\s+expired \(renewed on next use\)$/);
     expect(lines[3]).toMatch(/^shopee\s+3\s+active\s.*expires in \d\.\dh, no refresh token$/);
