@@ -250,7 +250,11 @@ export const shopsListCommand: CommandSpec = {
       const { shops, unreadable } = await store.listPublic();
       const now = new Date();
       if (ctx.flags.json) {
-        const withState = shops.map((shop) => ({ ...shop, token_state: tokenState(shop, now) }));
+        const withState = shops.map((shop) => ({
+          ...shop,
+          authorization_expires_at: shop.authorization_expires_at ?? null,
+          token_state: tokenState(shop, now),
+        }));
         ctx.io.stdout(`${JSON.stringify(withState, null, 2)}\n`);
       } else if (shops.length > 0 || unreadable.length === 0) ctx.io.stdout(table(shops, now));
       // A malformed document does not hide the others; it is named, and the exit code says so.
@@ -330,7 +334,7 @@ export const AUTHORIZATION_WARNING_MS = 7 * 24 * 3_600_000;
 /** When the seller's authorization ends (issue 13), flagged in its last 7 days and once over. */
 function authorization(shop: PublicShop, now: Date): string {
   const ends = shop.authorization_expires_at;
-  if (ends === null) return '-';
+  if (ends === undefined) return '-';
   const left = ends.getTime() - now.getTime();
   if (left <= 0) return `${ends.toISOString()} (ENDED: connect again)`;
   if (left <= AUTHORIZATION_WARNING_MS)

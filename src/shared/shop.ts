@@ -21,9 +21,9 @@ export interface Shop {
   name: string | null;
   /**
    * When the seller's authorization ends and the shop must be connected again (Shopee
-   * get_shop_info.expire_time; TikTok's refresh token expiry). Absent/null: unknown.
+   * get_shop_info.expire_time; TikTok's refresh token expiry). Absent: unknown.
    */
-  authorization_expires_at?: Date | null;
+  authorization_expires_at?: Date;
   created_at: Date;
   updated_at: Date;
 }

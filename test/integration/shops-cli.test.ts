@@ -105,7 +105,7 @@ describe('shops CLI', () => {
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/^PLATFORM\s+SHOP_ID\s+STATUS\s+NAME\s+ACCESS_TOKEN\s+EXPIRES/);
     expect(listed.stdout).toMatch(
-      /tiktok\s+7001\s+active\s+Demo Shop\s+set\s+2030-01-02T03:04:05.000Z\s+set/,
+      /tiktok\s+7001\s+active\s+Demo Shop\s+set\s+2030-01-02T03:04:05.000Z\s+-\s+set/,
     );
     for (const secret of [ACCESS, REFRESH, 'ROW_2', 'ROW_cipher', 'enc:v1']) {
       expect(listed.stdout).not.toContain(secret);

@@ -51,7 +51,8 @@ export interface PublicShop {
   has_access_token: boolean;
   has_refresh_token: boolean;
   access_token_expires_at: Date | null;
-  authorization_expires_at: Date | null;
+  /** When the seller's authorization ends; absent when unknown (shops added with pasted tokens). */
+  authorization_expires_at?: Date;
   created_at: Date;
   updated_at: Date;
 }
@@ -121,6 +122,11 @@ const storedShopSchema = z.object({
 });
 type StoredShop = z.infer<typeof storedShopSchema>;
 
+/** The field only when known, so shops without one read as before (absent, not null). */
+function authorizationEnd(value: Date | null | undefined): { authorization_expires_at?: Date } {
+  return value ? { authorization_expires_at: value } : {};
+}
+
 export function toPublicShop(shop: Shop): PublicShop {
   return {
     platform: shop.platform,
@@ -131,7 +137,7 @@ export function toPublicShop(shop: Shop): PublicShop {
     has_access_token: shop.access_token !== '',
     has_refresh_token: shop.refresh_token !== null && shop.refresh_token !== '',
     access_token_expires_at: shop.access_token_expires_at,
-    authorization_expires_at: shop.authorization_expires_at ?? null,
+    ...authorizationEnd(shop.authorization_expires_at),
     created_at: shop.created_at,
     updated_at: shop.updated_at,
   };
@@ -182,7 +188,7 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       access_token_expires_at: stored.access_token_expires_at ?? null,
       shop_cipher: stored.shop_cipher ?? null,
       name: stored.name ?? null,
-      authorization_expires_at: stored.authorization_expires_at ?? null,
+      ...authorizationEnd(stored.authorization_expires_at),
       created_at: stored.created_at,
       updated_at: stored.updated_at,
     };
@@ -198,7 +204,7 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       has_access_token: stored.access_token !== '',
       has_refresh_token: stored.refresh_token != null && stored.refresh_token !== '',
       access_token_expires_at: stored.access_token_expires_at ?? null,
-      authorization_expires_at: stored.authorization_expires_at ?? null,
+      ...authorizationEnd(stored.authorization_expires_at),
       created_at: stored.created_at,
       updated_at: stored.updated_at,
     };
