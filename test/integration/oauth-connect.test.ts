@@ -6,11 +6,13 @@
  * Also: bad, reused, expired and foreign states; a reused code; token-exchange failures; a grant
  * listing two TikTok shops; a Shopee main account with two shops; reconnecting a deauthorized shop.
  */
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { COMMANDS } from '../../src/cli/commands.js';
 import { dispatch, type CliIo } from '../../src/cli/dispatch.js';
 import { startIngest, type RunningIngest } from '../../src/ingest/main.js';
+import { registerAuthorizationExpiry } from '../../src/reconcile/authorization-metrics.js';
 import { COLLECTIONS } from '../../src/shared/mongo.js';
 import { createOAuthStateStore, oauthStateKeyPrefix } from '../../src/shared/store/oauth-state.js';
 import type { Platform } from '../../src/shared/stream.js';
@@ -262,6 +264,21 @@ describe('shops connect → authorize → callback', () => {
     }
     const list = await s.cli(['shops', 'list']);
     expect(list.stdout).toContain(ends.toISOString());
+
+    // The gauge the 7-day alert watches: seconds left, one series per shop.
+    const registry = new Registry();
+    const at = Date.now();
+    registerAuthorizationExpiry({
+      registry,
+      shops: s.pipeline.runtime.shops,
+      logger: silentLogger,
+      now: () => at,
+    });
+    const text = await registry.metrics();
+    const left = Math.round((ends.getTime() - at) / 1000);
+    expect(text).toContain(
+      `market_ingest_shop_authorization_expiry_seconds{platform="shopee",shop_id="${x.shopId}"} ${left}`,
+    );
   });
 
   it('a Shopee shop account through the newer link; reconnecting a deauthorized shop makes it active again', async () => {
