@@ -122,11 +122,17 @@ function failurePage(error: unknown): FailurePage {
   return UNAVAILABLE[error.code] ?? INTERNAL_PAGE;
 }
 
-/** Only single values of the query: a repeated parameter counts as absent. */
+/**
+ * The query's values as strings. A parameter given twice with one value counts once: the state
+ * rides in the Shopee redirect URL and Shopee may append its own echo of it. Conflicting values
+ * count as absent.
+ */
 function queryOf(raw: unknown): Record<string, string | undefined> {
   const query: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
-    if (typeof value === 'string') query[name] = value;
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    const [first] = values;
+    if (typeof first === 'string' && values.every((v) => v === first)) query[name] = first;
   }
   return query;
 }

@@ -315,19 +315,15 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
   }
 
   async function exchangeAuthCode(code: string, account: ShopeeAccount): Promise<ShopeeGrant> {
-    const id = 'shopId' in account ? account.shopId : account.mainAccountId;
+    const asShop = 'shopId' in account;
+    const id = asShop ? account.shopId : account.mainAccountId;
     const body = await publicCall('token_get', 'POST', SHOPEE_TOKEN_GET_PATH, SHOPEE_PARTNER_BUDGET, {
       code,
       partner_id: partnerId,
-      // int64 in Shopee's API; the caller checked it is digits, safe as a JS number.
-      ['shopId' in account ? 'shop_id' : 'main_account_id']: Number(id),
+      // int64 in Shopee's API; the connector checked it is at most 15 digits: exact as a JS number.
+      [asShop ? 'shop_id' : 'main_account_id']: Number(id),
     });
-    const grant = shopeeGrantOf(
-      parse(shopeeTokenGetSchema, body, 'token_get'),
-      now(),
-      'shopId' in account ? id : undefined,
-    );
-    return grant;
+    return shopeeGrantOf(parse(shopeeTokenGetSchema, body, 'token_get'), now(), asShop ? id : undefined);
   }
 
   async function getShopInfo(shopId: string, accessToken: string): Promise<ShopeeShopInfo> {
