@@ -298,4 +298,47 @@ describe('shops connect → authorize → callback', () => {
     const shop = await s.pipeline.runtime.shops.get('shopee', shopId);
     expect(shop).toMatchObject({ status: 'active', access_token: fake.shop('shopee', shopId).accessToken });
   });
+
+  it('get_shop_info failing does not lose the grant: the shop is stored without a name', async () => {
+    const s = await setup();
+    const { fake } = s.pipeline;
+    const shop = fake.addShop('shopee', { name: 'Unnamed' });
+    fake.oauth.approveAs('shopee', { shopIds: [shop.shopId] });
+    fake.knobs.failNext({ status: 400 }, { endpoint: '/api/v2/shop/get_shop_info' });
+
+    const page = await open(await approve((await links(s, 'shopee'))[0]!));
+    expect(page.status).toBe(200);
+    expect(await s.pipeline.runtime.shops.get('shopee', shop.shopId)).toMatchObject({
+      status: 'active',
+      name: null,
+      access_token: fake.shop('shopee', shop.shopId).accessToken,
+    });
+  });
+
+  it('shops connect says what is missing: a Shopee redirect URL, a disabled platform', async () => {
+    const s = await setup();
+    const io = (env: Record<string, string>) => ({
+      stdout: () => undefined,
+      stderr: (t: string) => err.push(t),
+      env,
+      isTTY: false,
+    });
+    const err: string[] = [];
+    const base: Record<string, string> = { ...pipelineEnv(s.pipeline), LOG_LEVEL: 'silent' };
+    const noRedirect = await dispatch(COMMANDS, ['shops', 'connect', '--platform', 'shopee'], io(base));
+    expect(noRedirect).toBe(1);
+    expect(err.join('')).toContain('set OAUTH_REDIRECT_BASE_URL or give --redirect-url');
+
+    err.length = 0;
+    const withoutTikTok: Record<string, string> = { ...base };
+    delete withoutTikTok.TIKTOK_APP_KEY;
+    delete withoutTikTok.TIKTOK_APP_SECRET;
+    const disabled = await dispatch(
+      COMMANDS,
+      ['shops', 'connect', '--platform', 'tiktok'],
+      io(withoutTikTok),
+    );
+    expect(disabled).toBe(1);
+    expect(err.join('')).toContain('tiktok is not configured');
+  });
 });
