@@ -18,8 +18,10 @@ import type { AddressInfo } from 'node:net';
 
 import type { Shop } from '../../shared/shop.js';
 import { randomToken, shopeeWebhookSignature, tiktokWebhookSignature } from './crypto.js';
-import { createGenerator, type Generator } from './generators.js';
+import { createGenerator, seededRandom, type Generator } from './generators.js';
 import { createOAuthState, matchOAuth, type FakeGrant } from './oauth.js';
+import { seedShopeeEscrows } from './shopee-finance.js';
+import { seedTikTokStatements } from './tiktok-finance.js';
 import { createShopeeRouter, SHOPEE_ENDPOINTS } from './shopee.js';
 import type {
   FakePlatform,
@@ -36,6 +38,8 @@ export { createGenerator, centsToDecimal, type Generator } from './generators.js
 export { SHOPEE_ENDPOINTS } from './shopee.js';
 export { OAUTH_CODES, OAUTH_ENDPOINTS, type FakeGrant } from './oauth.js';
 export { TIKTOK_CODES, TIKTOK_ENDPOINTS } from './tiktok.js';
+export { SHOPEE_FINANCE_ENDPOINTS } from './shopee-finance.js';
+export { TIKTOK_FINANCE_ENDPOINTS } from './tiktok-finance.js';
 export type { FakePlatform, Json } from './state.js';
 
 export interface FakeMarketplaceOptions {
@@ -64,6 +68,8 @@ export interface FakeShopInit {
   accessTokenExpiresAt?: Date;
   /** When the seller's authorization ends. Default: in 365 days. */
   authorizationExpiresAt?: Date;
+  /** TikTok: the region Get Authorized Shops reports (US/GB: 202309 finance shapes). Default US. */
+  region?: string;
 }
 
 export interface FakeShopInfo {
@@ -227,6 +233,17 @@ export interface FakeMarketplace {
     overrides?: (index: number) => Json,
   ): Json[];
   order(platform: FakePlatform, shopId: string, id: string): Json | undefined;
+  /**
+   * TikTok settlements: one statement per time (unix s), each with `perStatement` transactions in
+   * the shape of the shop's region; answers the transactions with their statement.
+   */
+  seedStatements(
+    shopId: string,
+    statementTimes: readonly number[],
+    perStatement: number,
+  ): { statementId: string; statementTime: number; transaction: Json }[];
+  /** Shopee settlements: one escrow release per time (unix s): its list row and escrow detail. */
+  seedEscrows(shopId: string, releaseTimes: readonly number[]): { row: Json; detail: Json }[];
   /** A Shopee push that "could not be delivered"; returns its message id. */
   addLostPush(push: LostPushInit): number;
   lostPushState(): { pending: number; confirmedUpTo: number };
@@ -298,6 +315,14 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     oauth: createOAuthState(options.tiktok?.serviceId ?? 'fake-service-id'),
   };
   const generate = createGenerator({ seed: options.seed });
+  const financeRandom = seededRandom((options.seed ?? 42) + 1);
+  const financeInt = (min: number, max: number) => min + Math.floor(financeRandom() * (max - min + 1));
+  const financeIds = {
+    digits: generate.digits,
+    int: financeInt,
+    letters: (count: number) =>
+      Array.from({ length: count }, () => 'ABCDEFGHJKLMNPQRSTUVWXYZ0123456789'[financeInt(0, 33)]).join(''),
+  };
   const log: CallRecord[] = [];
   let latencyMs = 0;
   let failures: { filter: FailureFilter; remaining: number; failure: InjectedFailure }[] = [];
@@ -514,6 +539,10 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
         products: new Map(),
         tracking: new Map(),
         models: new Map(),
+        region: init.region ?? 'US',
+        statements: new Map(),
+        escrows: new Map(),
+        escrowDetails: new Map(),
       };
       store.shops[platform].set(shopId, shop);
       return info(shop);
@@ -546,6 +575,9 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     seedProducts: (platform, shopId, count, overrides) =>
       seed(platform, shopId, 'products', count, overrides),
     order: (platform, shopId, id) => shopState(platform, shopId).orders.get(id),
+    seedStatements: (shopId, times, perStatement) =>
+      seedTikTokStatements(shopState('tiktok', shopId), financeIds, times, perStatement),
+    seedEscrows: (shopId, times) => seedShopeeEscrows(shopState('shopee', shopId), financeIds, times),
 
     addLostPush(push) {
       const messageId = nextMessageId++;
