@@ -12,11 +12,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands.js';
 import { dispatch, type CliIo } from '../../src/cli/dispatch.js';
 import { startIngest, type RunningIngest } from '../../src/ingest/main.js';
+import { createShopeeClient } from '../../src/marketplaces/shopee/client.js';
+import { shopeeSignedAuthorizationLink } from '../../src/marketplaces/shopee/oauth.js';
+import { createTikTokClient } from '../../src/marketplaces/tiktok/client.js';
+import { tiktokAuthorizationLink } from '../../src/marketplaces/tiktok/oauth.js';
 import { registerAuthorizationExpiry } from '../../src/reconcile/authorization-metrics.js';
 import { COLLECTIONS } from '../../src/shared/mongo.js';
 import { createOAuthStateStore, oauthStateKeyPrefix } from '../../src/shared/store/oauth-state.js';
 import type { Platform } from '../../src/shared/stream.js';
 import { silentLogger } from '../support/context.js';
+import { startFakeMarketplace } from '../support/fake-marketplace/index.js';
 import { createPipeline, pipelineEnv, type Pipeline } from '../support/pipeline.js';
 
 interface Setup {
@@ -340,5 +345,88 @@ describe('shops connect → authorize → callback', () => {
     );
     expect(disabled).toBe(1);
     expect(err.join('')).toContain('tiktok is not configured');
+  });
+});
+
+describe('the fake marketplace checks authorization as the real ones', () => {
+  const noTokens = { saveTokens: () => Promise.resolve(), loadTokens: () => Promise.resolve(null) };
+  const unmetered = { acquire: () => Promise.resolve(), penalize: () => Promise.resolve() };
+  const common = {
+    limiter: unmetered,
+    tokens: noTokens,
+    logger: silentLogger,
+    timeoutMs: 5_000,
+    maxAttempts: 1,
+  };
+
+  it('codes expire (TikTok 30 min, Shopee 10 min); a Shopee signed link dies after 5 min or with a wrong sign', async () => {
+    let clock = Date.now();
+    const fake = await startFakeMarketplace({ now: () => clock, timestampToleranceSeconds: 100_000 });
+    try {
+      const tt = fake.addShop('tiktok');
+      const sp = fake.addShop('shopee');
+      fake.oauth.approveAs('tiktok', { shopIds: [tt.shopId] });
+      fake.oauth.approveAs('shopee', { shopIds: [sp.shopId] });
+      fake.oauth.setTikTokRedirectUrl('http://127.0.0.1:9/oauth/tiktok/callback');
+      const tiktok = createTikTokClient({
+        ...fake.credentials.tiktok,
+        apiBaseUrl: fake.tiktokBaseUrl,
+        authBaseUrl: fake.authBaseUrl,
+        detailBatchSize: 50,
+        now: () => clock,
+        ...common,
+      });
+      const shopee = createShopeeClient({
+        ...fake.credentials.shopee,
+        apiBaseUrl: fake.shopeeBaseUrl,
+        detailBatchSize: 50,
+        now: () => clock,
+        ...common,
+      });
+      const codeOf = async (link: string) => new URL(await approve(link)).searchParams.get('code')!;
+      const ttCode = await codeOf(
+        tiktokAuthorizationLink({
+          kind: 'service',
+          serviceId: fake.oauth.serviceId,
+          authorizeUrl: fake.oauth.tiktokAuthorizeUrl,
+          state: 's',
+        }),
+      );
+      const signed = (timestamp: number, key = fake.credentials.shopee.partnerKey) =>
+        shopeeSignedAuthorizationLink({
+          apiBaseUrl: fake.shopeeBaseUrl,
+          partnerId: fake.credentials.shopee.partnerId,
+          partnerKey: key,
+          timestamp,
+          redirectUrl: 'http://127.0.0.1:9/oauth/shopee/callback',
+        });
+      const spCode = await codeOf(signed(Math.floor(clock / 1000)));
+
+      expect(
+        (await fetch(signed(Math.floor(clock / 1000), 'wrong-key'), { redirect: 'manual' })).status,
+      ).toBe(403);
+      expect((await fetch(signed(Math.floor(clock / 1000) - 301), { redirect: 'manual' })).status).toBe(400);
+
+      clock += 11 * 60_000;
+      await expect(shopee.exchangeAuthCode(spCode, { shopId: sp.shopId })).rejects.toMatchObject({
+        code: 'ERR_MARKETPLACE_REJECTED',
+      });
+      const grant = await tiktok.exchangeAuthCode(ttCode); // 11 min: still valid
+      expect(grant.access_token).toBe(fake.shop('tiktok', tt.shopId).accessToken);
+
+      const late = await codeOf(
+        tiktokAuthorizationLink({
+          kind: 'legacy',
+          appKey: fake.credentials.tiktok.appKey,
+          authBaseUrl: fake.authBaseUrl,
+          state: 's',
+        }),
+      );
+      clock += 31 * 60_000;
+      await expect(tiktok.exchangeAuthCode(late)).rejects.toMatchObject({ code: 'ERR_MARKETPLACE_REJECTED' });
+      await Promise.all([tiktok.close(), shopee.close()]);
+    } finally {
+      await fake.close();
+    }
   });
 });
