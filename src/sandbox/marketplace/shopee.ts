@@ -35,6 +35,7 @@ export const SHOPEE_ENDPOINTS = {
   lostPush: '/api/v2/push/get_lost_push_message',
   confirmLostPush: '/api/v2/push/confirm_consumed_lost_push_message',
   tokenRefresh: '/api/v2/auth/access_token/get',
+  shopInfo: '/api/v2/shop/get_shop_info',
 } as const;
 
 const MAX_DETAIL_IDS = 50;
@@ -395,6 +396,30 @@ export function createShopeeRouter(store: FakeStore): Router {
           }),
         );
       }
+
+      case `GET ${SHOPEE_ENDPOINTS.shopInfo}`:
+        // Fields at the top level, no `response` wrapper (v2.shop.get_shop_info sample).
+        return route(
+          SHOPEE_ENDPOINTS.shopInfo,
+          [],
+          withShop(request, (shop) => ({
+            status: 200,
+            body: {
+              error: '',
+              message: '',
+              request_id: requestId(),
+              shop_name: shop.name,
+              region: 'VN',
+              status: 'NORMAL',
+              is_cb: false,
+              is_sip: false,
+              merchant_id: null,
+              auth_time: Math.floor(store.now() / 1000),
+              expire_time: Math.floor(shop.authorizationExpiresAt / 1000),
+            },
+            errorCode: null,
+          })),
+        );
 
       case `GET ${SHOPEE_ENDPOINTS.lostPush}`:
         return route(

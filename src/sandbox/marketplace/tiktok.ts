@@ -380,7 +380,9 @@ export function createTikTokAuthRouter(store: FakeStore): Router {
     match(request) {
       if (request.method !== 'GET' || request.path !== TIKTOK_ENDPOINTS.tokenRefresh) return undefined;
       const refreshToken = request.query.get('refresh_token');
-      const shop = [...store.shops.tiktok.values()].find((s) => s.refreshToken === refreshToken);
+      // One grant's shops share the pair (issue 13): a refresh renews all of them.
+      const granted = [...store.shops.tiktok.values()].filter((s) => s.refreshToken === refreshToken);
+      const shop = granted[0];
       return {
         platform: 'tiktok',
         endpoint: TIKTOK_ENDPOINTS.tokenRefresh,
@@ -396,9 +398,13 @@ export function createTikTokAuthRouter(store: FakeStore): Router {
           }
           if (!shop) return tiktokError(TIKTOK_CODES.invalidRefreshToken, 'Invalid refresh_token');
           const nowSeconds = Math.floor(store.now() / 1000);
-          shop.accessToken = randomToken('TTP_');
-          shop.refreshToken = randomToken('TTR_');
-          shop.accessTokenExpiresAt = (nowSeconds + settings.accessTokenTtlSeconds) * 1000;
+          const accessToken = randomToken('TTP_');
+          const renewed = randomToken('TTR_');
+          for (const each of granted) {
+            each.accessToken = accessToken;
+            each.refreshToken = renewed;
+            each.accessTokenExpiresAt = (nowSeconds + settings.accessTokenTtlSeconds) * 1000;
+          }
           return ok({
             access_token: shop.accessToken,
             access_token_expire_in: nowSeconds + settings.accessTokenTtlSeconds,
