@@ -20,6 +20,7 @@ import { mapConcurrent } from '../shared/concurrency.js';
 import { KIND_STORAGE, type EntityDocument } from '../shared/documents.js';
 import { AppError, toAppError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { toIsoWithOffset } from '../shared/time.js';
 import type {
   AdapterRegistry,
   DetailKind,
@@ -43,6 +44,7 @@ import {
   type StreamEvent,
 } from '../shared/stream.js';
 import type { BatchEntry } from './group.js';
+import { shopEventAction } from './shop-events.js';
 
 export type { BatchEntry } from './group.js';
 
@@ -73,6 +75,7 @@ export interface BatchStats {
 export interface ShopLookup {
   get(platform: Platform, shopId: string): Promise<Shop | null>;
   setStatus(platform: Platform, shopId: string, status: ShopStatus): Promise<unknown>;
+  setAuthorizationExpiry(platform: Platform, shopId: string, expiresAt: Date): Promise<unknown>;
 }
 
 export interface BatchProcessorDeps {
@@ -251,7 +254,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
       for (const { entry } of jobs) state.fail(entry, error);
       return;
     }
-    shop = await applyShopEvents(shop, jobs, state);
+    shop = await applyShopEvents(adapter, shop, jobs, state);
     const entityJobs = jobs.filter((job) => job.event.kind !== 'shop');
     if (shop.status === 'deauthorized') {
       const error = fail('ERR_SHOP_DEAUTHORIZED', `shop ${platform}:${shopId} is deauthorized`);
@@ -274,18 +277,60 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
     settleMarketplaceFailures(shop, marketplaceFailures, state);
   }
 
-  /** The only shop-level event we handle is deauthorization (TikTok 6, Shopee 2). */
-  async function applyShopEvents(shop: Shop, jobs: Job[], state: BatchState): Promise<Shop> {
+  /** Shop-level events (shop-events.ts): authorization notices first, then deauthorization. */
+  async function applyShopEvents(
+    adapter: MarketplaceAdapter,
+    shop: Shop,
+    jobs: Job[],
+    state: BatchState,
+  ): Promise<Shop> {
     const shopJobs = jobs.filter((job) => job.event.kind === 'shop');
-    if (shopJobs.length === 0) return shop;
+    const isNotice = (job: Job) =>
+      shopEventAction(job.event.platform, job.event.event_type) === 'authorization-ending';
+    await recordAuthorizationEnds(adapter, shop, shopJobs.filter(isNotice), state);
+    const deauthorizations = shopJobs.filter((job) => !isNotice(job));
+    if (deauthorizations.length === 0) return shop;
     try {
       await deps.shops.setStatus(shop.platform, shop.shop_id, 'deauthorized');
       log.warn({ platform: shop.platform, shop_id: shop.shop_id }, 'shop deauthorized by the marketplace');
-      for (const { entry } of shopJobs) state.ack(entry);
+      for (const { entry } of deauthorizations) state.ack(entry);
       return { ...shop, status: 'deauthorized' };
     } catch (error) {
-      for (const { entry } of shopJobs) state.fail(entry, error);
+      for (const { entry } of deauthorizations) state.fail(entry, error);
       return shop;
+    }
+  }
+
+  /**
+   * "Authorization ends soon" notices: the end goes on the shop (the expiry gauge and alert read
+   * it there) and is logged. A notice without a readable date is only logged. Never blocks the
+   * shop's other entries: it keeps syncing until the authorization actually ends.
+   */
+  async function recordAuthorizationEnds(
+    adapter: MarketplaceAdapter,
+    shop: Shop,
+    notices: Job[],
+    state: BatchState,
+  ): Promise<void> {
+    const where = { platform: shop.platform, shop_id: shop.shop_id };
+    for (const { entry, event } of notices) {
+      const endsAt = adapter.webhook.authorizationEnd?.(event.payload);
+      if (endsAt === undefined) {
+        log.warn(where, 'shop authorization ends soon (no date given): re-authorize it (shops connect)');
+        state.ack(entry);
+        continue;
+      }
+      try {
+        await deps.shops.setAuthorizationExpiry(shop.platform, shop.shop_id, endsAt);
+        const at = toIsoWithOffset(Math.floor(endsAt.getTime() / 1000), deps.timezoneOffset);
+        log.warn(
+          { ...where, authorization_expires_at: at },
+          `shop authorization ends at ${at}: re-authorize it (shops connect)`,
+        );
+        state.ack(entry);
+      } catch (error) {
+        state.fail(entry, error);
+      }
     }
   }
 

@@ -46,6 +46,11 @@ export interface WebhookHandler {
   verify(request: WebhookRequest): void;
   /** Validates a verified body and maps it (CONTRACT §3). Throws AppError ERR_PAYLOAD. */
   toStreamEntry(rawBody: Buffer): WebhookOutcome;
+  /**
+   * Optional: when a shop-level entry's payload announces the end of the seller's authorization
+   * (TikTok type 7), that date; undefined when it does not say.
+   */
+  authorizationEnd?(payload: string): Date | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -263,6 +263,18 @@ describe('shop store', () => {
     expect(await db.collection(COLLECTIONS.shops).countDocuments({ shop_id: 'race' })).toBe(1);
   });
 
+  it('setAuthorizationExpiry sets only the authorization end (TikTok type 7)', async () => {
+    const shops = store();
+    await addTikTok(shops, '1');
+    const before = await shops.get('tiktok', '1');
+    const ends = new Date('2026-12-06T10:00:00Z');
+    expect(await shops.setAuthorizationExpiry('tiktok', '1', ends)).toBe(true);
+    expect(await shops.setAuthorizationExpiry('tiktok', 'nope', ends)).toBe(false);
+    const after = await shops.get('tiktok', '1');
+    expect(after).toEqual({ ...before, authorization_expires_at: ends, updated_at: after?.updated_at });
+    expect((await shops.listPublic()).shops[0]?.authorization_expires_at).toEqual(ends);
+  });
+
   it('setStatus marks deauthorization; listActive skips those shops', async () => {
     const shops = store();
     await addTikTok(shops, '1');

@@ -85,13 +85,59 @@ describe('TikTok envelope mapping', () => {
     expect(map(12, `{"return_id":${big}4}`)).toMatchObject({ event: { entity_id: `${big}4` } });
     expect(map(11, `{"order_id":${big}5}`)).toMatchObject({ event: { entity_id: `${big}5` } });
     expect(map(6, '{}')).toMatchObject({ event: { kind: 'shop', shop_id: big, entity_id: big } });
-    expect(map(7, '{}')).toEqual({ handled: false, eventType: '7', shopId: big });
+    expect(map(7, '{}')).toMatchObject({ event: { kind: 'shop', shop_id: big, entity_id: big } });
+    expect(map(2, '{}')).toEqual({ handled: false, eventType: '2', shopId: big });
+  });
+
+  it('maps upcoming authorization expiration (type 7) to kind shop; the end is read from the payload', () => {
+    for (const [file, eventId, end] of [
+      ['upcoming-authorization-expiration.json', '7327112393057371915', 1732787900],
+      ['upcoming-authorization-expiration-string-time.json', '7327112393057371916', 1627587506],
+    ] as const) {
+      const body = fixture(`tiktok/${file}`);
+      const outcome = tiktok.toStreamEntry(body);
+      expect(outcome).toMatchObject({
+        handled: true,
+        event: {
+          kind: 'shop',
+          shop_id: '7494012345678901234',
+          entity_id: '7494012345678901234',
+          event_id: eventId,
+          event_type: '7',
+          version: 0,
+        },
+      });
+      expect(tiktok.authorizationEnd?.(body.toString('utf8'))).toEqual(new Date(end * 1000));
+    }
+  });
+
+  it('accepts a type-7 notice without a readable expiration_time; it just gives no end', () => {
+    for (const data of [
+      '',
+      ',"data":{}',
+      ',"data":{"expiration_time":"soon"}',
+      ',"data":{"expiration_time":null}',
+    ]) {
+      const body = `{"type":7,"tts_notification_id":"n7","shop_id":"s7"${data}}`;
+      expect(tiktok.toStreamEntry(Buffer.from(body))).toMatchObject({
+        handled: true,
+        event: { kind: 'shop' },
+      });
+      expect(tiktok.authorizationEnd?.(body)).toBeUndefined();
+    }
+    // Only type 7 announces an end: a deauthorization carrying the field gives none.
+    expect(
+      tiktok.authorizationEnd?.(
+        '{"type":6,"tts_notification_id":"n","shop_id":"s","data":{"expiration_time":5}}',
+      ),
+    ).toBeUndefined();
+    expect(tiktok.authorizationEnd?.('not json')).toBeUndefined();
   });
 
   it('answers other verified types as ignored, naming the type and shop', () => {
-    expect(tiktok.toStreamEntry(fixture('tiktok/upcoming-authorization-expiration.json'))).toEqual({
+    expect(tiktok.toStreamEntry(Buffer.from('{"type":2,"shop_id":"7494012345678901234"}'))).toEqual({
       handled: false,
-      eventType: '7',
+      eventType: '2',
       shopId: '7494012345678901234',
     });
     expect(tiktok.toStreamEntry(Buffer.from('{"type":99}'))).toEqual({

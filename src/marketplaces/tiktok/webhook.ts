@@ -9,7 +9,13 @@ import { z } from 'zod';
 
 import { AppError } from '../../shared/errors.js';
 import type { EntityKind } from '../../shared/stream.js';
-import { idText, jsonId as id, jsonInteger, jsonUnixSeconds as unixSeconds } from '../lossless-json.js';
+import {
+  idText,
+  jsonId as id,
+  jsonInteger,
+  jsonUnixSeconds as unixSeconds,
+  parseLosslessJson,
+} from '../lossless-json.js';
 import { describeIssues, hmacKey, hmacSha256Hex, parseJsonBody, signatureMatches } from '../signature.js';
 import type { WebhookEvent, WebhookHandler, WebhookOutcome, WebhookRequest } from '../types.js';
 
@@ -59,6 +65,34 @@ const shopNotification = z
   .object({ ...envelope, data: z.object({ update_time: unixSeconds.optional() }).optional() })
   .transform((n) => toNotification(n, n.shop_id, n.data?.update_time));
 
+const UPCOMING_AUTHORIZATION_EXPIRATION = 7;
+
+// Type 7 (upcoming authorization expiration): the shop is the entity, as for type 6. Its
+// `data.expiration_time` (unix seconds, a string in the one witness we have, so either is taken)
+// is read by the worker through `authorizationEnd`; a notice without one is still accepted.
+const expirationNotification = z
+  .object({ ...envelope })
+  .transform((n) => toNotification(n, n.shop_id, undefined));
+
+const expirationTime = z.object({ data: z.object({ expiration_time: unixSeconds }) });
+
+/**
+ * When a type-7 body says the seller's authorization ends; undefined for another type, or when
+ * the time is missing or unreadable (the notice is then only logged).
+ */
+export function tiktokAuthorizationEnd(payload: string): Date | undefined {
+  let json: unknown;
+  try {
+    json = parseLosslessJson(payload);
+  } catch {
+    return undefined;
+  }
+  const routed = typeOnly.safeParse(json);
+  if (!routed.success || routed.data.type !== UPCOMING_AUTHORIZATION_EXPIRATION) return undefined;
+  const parsed = expirationTime.safeParse(json);
+  return parsed.success ? new Date(parsed.data.data.expiration_time * 1000) : undefined;
+}
+
 /** TikTok notification types we act on (CONTRACT §3); every other verified type is ignored. */
 const HANDLED_TYPES: ReadonlyMap<number, { kind: EntityKind; schema: z.ZodType<Notification> }> = new Map([
   [1, { kind: 'order', schema: orderNotification }], // ORDER_STATUS_CHANGE
@@ -66,6 +100,7 @@ const HANDLED_TYPES: ReadonlyMap<number, { kind: EntityKind; schema: z.ZodType<N
   [12, { kind: 'return', schema: returnNotification }], // RETURN_STATUS_CHANGE
   [5, { kind: 'product', schema: productNotification }], // PRODUCT_STATUS_CHANGE
   [6, { kind: 'shop', schema: shopNotification }], // SELLER_DEAUTHORIZATION
+  [UPCOMING_AUTHORIZATION_EXPIRATION, { kind: 'shop', schema: expirationNotification }],
 ]);
 
 export function createTikTokWebhookHandler(options: TikTokWebhookOptions): WebhookHandler {
@@ -111,5 +146,7 @@ export function createTikTokWebhookHandler(options: TikTokWebhookOptions): Webho
       };
       return { handled: true, event };
     },
+
+    authorizationEnd: tiktokAuthorizationEnd,
   };
 }

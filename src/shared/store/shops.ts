@@ -95,6 +95,11 @@ export interface ShopStore extends TokenPersistence {
   remove(platform: Platform, shopId: string): Promise<boolean>;
   /** True when the shop exists (deauthorization sets `deauthorized`). */
   setStatus(platform: Platform, shopId: string, status: ShopStatus): Promise<boolean>;
+  /**
+   * Records when the seller's authorization ends (TikTok's "upcoming authorization expiration"),
+   * touching no other field. True when the shop exists.
+   */
+  setAuthorizationExpiry(platform: Platform, shopId: string, expiresAt: Date): Promise<boolean>;
   /** Persists refreshed tokens. Throws ERR_SHOP_UNKNOWN when the shop is gone. */
   saveTokens(platform: Platform, shopId: string, tokens: ShopTokens): Promise<void>;
 }
@@ -339,6 +344,16 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       }
       const result = await mongoCall(() =>
         shops.updateOne({ platform, shop_id: shopId }, { $set: { status, updated_at: clock() } }),
+      );
+      return result.matchedCount > 0;
+    },
+
+    async setAuthorizationExpiry(platform, shopId, expiresAt) {
+      const result = await mongoCall(() =>
+        shops.updateOne(
+          { platform, shop_id: shopId },
+          { $set: { authorization_expires_at: expiresAt, updated_at: clock() } },
+        ),
       );
       return result.matchedCount > 0;
     },
