@@ -49,11 +49,7 @@ export interface WebhookKindClient {
   getOrders(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
   getReturns(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
   /** `hints`: the stream payloads by id (TikTok: the search object of a deleted product). */
-  getProducts(
-    shop: Shop,
-    ids: readonly string[],
-    hints?: ReadonlyMap<string, string>,
-  ): Promise<DetailResult>;
+  getProducts(shop: Shop, ids: readonly string[], hints?: ReadonlyMap<string, string>): Promise<DetailResult>;
   listUpdated(shop: Shop, kind: WebhookKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
 }
 

@@ -263,11 +263,7 @@ export interface TikTokClient {
    * `hints`: stream payloads by id. A product Get Product does not answer (DELETED, FREEZE) is
    * taken from its listed search object there, when one is.
    */
-  getProducts(
-    shop: Shop,
-    ids: readonly string[],
-    hints?: ReadonlyMap<string, string>,
-  ): Promise<DetailResult>;
+  getProducts(shop: Shop, ids: readonly string[], hints?: ReadonlyMap<string, string>): Promise<DetailResult>;
   /** Pages of entities with update_time in [from, to). */
   listUpdated(shop: Shop, kind: WebhookKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
   /** Calls the refresh endpoint (the TokenManager decides when). */

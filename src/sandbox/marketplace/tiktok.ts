@@ -303,7 +303,9 @@ export function createTikTokRouter(store: FakeStore): Router {
           // update_time_lt, so an update_time_lt in the body is an unknown field and ignored.
           const status = filters.status ?? 'ALL';
           if (typeof status !== 'string' || !PRODUCT_SEARCH_STATUSES.has(status))
-            return invalid(`${MESSAGES.param}: status must be one of ${[...PRODUCT_SEARCH_STATUSES].join(', ')}`);
+            return invalid(
+              `${MESSAGES.param}: status must be one of ${[...PRODUCT_SEARCH_STATUSES].join(', ')}`,
+            );
           const products = [...s.products.values()]
             .filter((p) => productHasStatus(p, status))
             .filter((p) =>
