@@ -127,28 +127,50 @@ describe('TikTok deleted and frozen products', () => {
     ]);
   });
 
-  it('Get Product does not answer a deleted product: the listed object is used, a webhook body is not', async () => {
+  it('Get Product does not answer a deleted product: the listed object is used, an unrelated hint is not', async () => {
     const shop = newShop('tiktok');
     const [product] = fake.seedProducts('tiktok', shop.shop_id, 1, at(60));
     const id = String(product!.id);
     fake.setProductStatus('tiktok', shop.shop_id, id, 'DELETED');
     const [entity] = await listed(tiktok.listUpdated(shop, 'product', from, new Date()));
+    fake.calls.reset();
 
     const none = await tiktok.getDetails(shop, 'product', [id]);
     expect(none).toEqual({ objects: [], failures: [] });
-
-    const webhookBody = JSON.stringify({
-      type: 5,
-      shop_id: shop.shop_id,
-      data: { product_id: id, status: 'DELETED' },
-    });
-    const fromWebhook = await tiktok.getDetails(shop, 'product', [id], new Map([[id, webhookBody]]));
-    expect(fromWebhook.objects).toEqual([]);
+    const otherProduct = JSON.stringify({ ...JSON.parse(entity!.payload!), id: '1' });
+    expect((await tiktok.getDetails(shop, 'product', [id], new Map([[id, otherProduct]]))).objects).toEqual(
+      [],
+    );
 
     const fromListing = await tiktok.getDetails(shop, 'product', [id], new Map([[id, entity!.payload!]]));
     expect(fromListing.failures).toEqual([]);
     expect(fromListing.objects).toEqual([JSON.parse(entity!.payload!)]);
     expect(fake.calls.count({ endpoint: E.tiktok.productDetail })).toBe(3);
+    expect(fake.calls.count({ endpoint: E.tiktok.productSearch })).toBe(0);
+  });
+
+  it('a product webhook about a deleted product finds it by a search at the webhook update_time', async () => {
+    const shop = newShop('tiktok');
+    const [product, neighbour] = fake.seedProducts('tiktok', shop.shop_id, 2, at(60));
+    const id = String(product!.id);
+    const deletedAt = from.getTime() / 1000 + 3_600;
+    fake.setProductStatus('tiktok', shop.shop_id, id, 'FREEZE', deletedAt);
+    fake.setProductStatus('tiktok', shop.shop_id, String(neighbour!.id), 'DELETED', deletedAt);
+    const webhook = (updateTime: number) =>
+      `{"type":5,"shop_id":"${shop.shop_id}","data":{"product_id":${id},"status":"PRODUCT_FROZEN","update_time":${updateTime}}}`;
+
+    const found = await tiktok.getDetails(shop, 'product', [id], new Map([[id, webhook(deletedAt)]]));
+    expect(found.objects).toHaveLength(1);
+    expect(found.objects[0]).toMatchObject({ id, status: 'FREEZE', update_time: deletedAt });
+    // DELETED first (holds only the neighbour), then FREEZE; both at exactly that second.
+    const bodies = fake.calls.log.filter((c) => c.endpoint === E.tiktok.productSearch).map((c) => c.body);
+    expect(bodies).toEqual([
+      { update_time_ge: deletedAt, update_time_le: deletedAt, status: 'DELETED' },
+      { update_time_ge: deletedAt, update_time_le: deletedAt, status: 'FREEZE' },
+    ]);
+
+    const elsewhere = await tiktok.getDetails(shop, 'product', [id], new Map([[id, webhook(deletedAt - 5)]]));
+    expect(elsewhere).toEqual({ objects: [], failures: [] });
   });
 
   it('an active product is always read from Get Product, whatever the hint says', async () => {

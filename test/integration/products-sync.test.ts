@@ -189,6 +189,44 @@ describe('products catalog sync', () => {
     expect(stored.size).toBe(2);
   });
 
+  it('a TikTok product webhook about a deletion stores it as deleted (Get Product answers nothing)', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('tiktok');
+    const [product] = pipeline.fake.seedProducts('tiktok', shopId, 1, () => ({
+      status: 'ACTIVATE',
+      update_time: unix('2026-11-18T09:00:00+07:00'),
+    }));
+    const id = String(product!.id);
+    const deletedAt = unix('2026-11-18T10:00:00+07:00');
+    pipeline.fake.setProductStatus('tiktok', shopId, id, 'DELETED', deletedAt);
+    const body = `{"type":5,"tts_notification_id":"7327112393057371999","shop_id":"${shopId}","timestamp":${deletedAt},"data":{"product_id":${id},"status":"PRODUCT_DELETED","update_time":${deletedAt}}}`;
+    await pipeline.enqueue([
+      {
+        platform: 'tiktok',
+        shop_id: shopId,
+        kind: 'product',
+        entity_id: id,
+        version: deletedAt,
+        event_id: '7327112393057371999',
+        event_type: '5',
+        source: 'webhook',
+        received_at: Date.now(),
+        payload: body,
+      },
+    ]);
+    await pipeline.startWorker();
+    await pipeline.drained();
+
+    expect((await products(pipeline, 'tiktok')).get(id)).toMatchObject({
+      status: 'DELETED',
+      is_deleted: true,
+      deleted_at: '2026-11-18T10:00:00+07:00',
+      sync_source: 'webhook',
+    });
+    expect(await pipeline.env.redis().xlen(pipeline.env.config.deadLetterStreamKey)).toBe(0);
+  });
+
   it('a frozen TikTok product listed by both searches is enqueued once and stored as deleted', async () => {
     p = await createPipeline();
     const pipeline = p;

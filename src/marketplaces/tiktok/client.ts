@@ -497,8 +497,10 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
   }
 
   /**
-   * One call per product (202309 has no batch product detail). Not found: the deleted product's
-   * listed object when its hint holds one, else [] (it does not exist).
+   * One call per product (202309 has no batch product detail). Not found: the product may be
+   * deleted or frozen, which Get Product does not answer — its listed object when the hint is
+   * one, else (a webhook) a search of those statuses at the webhook's update_time; else [] (it
+   * does not exist).
    */
   async function productById(shop: Shop, id: string, hint: string | undefined): Promise<unknown[]> {
     try {
@@ -506,11 +508,29 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
       return [parse(productSchema, response, 'get_product').data];
     } catch (error) {
       if (!isNotFound(error)) throw error;
-      const listed = deletedListedProduct(id, hint);
-      if (listed) return [listed];
+      const deleted = deletedListedProduct(id, hint) ?? (await deletedAtWebhookTime(shop, id, hint));
+      if (deleted) return [deleted];
       log.debug({ shop_id: shop.shop_id, product_id: id }, 'product not found');
       return [];
     }
+  }
+
+  /**
+   * A product a webhook announced but Get Product does not answer, looked up among DELETED and
+   * FREEZE products updated at the webhook's update_time (one search per status, stopping at the
+   * first that holds it): the webhook path stores deletions as reconcile does.
+   */
+  async function deletedAtWebhookTime(shop: Shop, id: string, hint: string | undefined) {
+    const version = webhookUpdateTime(hint);
+    if (version === undefined) return undefined;
+    const pageSize = TIKTOK_PAGE_SIZES.product.max;
+    for (const status of TIKTOK_DELETED_PRODUCT_STATUSES) {
+      const filters = { update_time_ge: version, update_time_le: version, status };
+      const { items } = await search(shop, 'product', filters, pageSize, '');
+      const found = items.find((item) => (item as Record<string, unknown> | null)?.id === id);
+      if (found) return found;
+    }
+    return undefined;
   }
 
   /** The listing's pages of products over every search status, each id once. */
@@ -609,6 +629,18 @@ function deletedListedProduct(id: string, hint: string | undefined): unknown {
     typeof fields.status === 'string' &&
     TIKTOK_DELETED_PRODUCT_STATUSES.has(fields.status);
   return isListed ? object : undefined;
+}
+
+/** `data.update_time` of a webhook body (TikTok type 5), when the hint is one. */
+function webhookUpdateTime(hint: string | undefined): number | undefined {
+  if (hint === undefined) return undefined;
+  try {
+    const data = (JSON.parse(hint) as { data?: { update_time?: unknown } } | null)?.data;
+    const time = data?.update_time;
+    return typeof time === 'number' && Number.isSafeInteger(time) && time > 0 ? time : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hasNotFoundCode(error: unknown): boolean {
