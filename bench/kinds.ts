@@ -35,6 +35,12 @@ const SEEDERS: Partial<Record<DetailKind, Seeder>> = {
   order: (fake, ...args) => fake.seedOrders(...args),
   return: (fake, ...args) => fake.seedReturns(...args),
   product: (fake, ...args) => fake.seedProducts(...args),
+  // TikTok: statements of `count` transactions, one per hour; Shopee: one release per object.
+  settlement: (fake, platform, shopId, count, at) => {
+    const times = Array.from({ length: count }, (_, i) => Number(at(i).update_time));
+    if (platform === 'tiktok') return fake.seedStatements(shopId, [times[0]!], count);
+    return fake.seedEscrows(shopId, times);
+  },
 };
 
 /** The one day every kind is listed over (TIMEZONE), and update times spread inside it. */

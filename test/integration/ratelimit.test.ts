@@ -97,12 +97,16 @@ describe('redis rate limiter', () => {
       return new Promise<void>((resolve) => setTimeout(resolve, ms));
     };
     const rl = limiter(env.redis(), { tiktok: BUDGET }, sleep);
+    const drainStart = performance.now();
     await Promise.all(Array.from({ length: BUDGET }, () => rl.acquire('tiktok', 'shop-1')));
+    // The bucket refills from its first grant: time spent draining it (long on a loaded machine)
+    // brings the next token that much closer.
+    const drainMs = performance.now() - drainStart;
     expect(sleeps).toEqual([]);
 
     const { times } = await grantTimes(() => rl.acquire('tiktok', 'shop-1'), 3);
     // One token every 500 ms, in order.
-    expect(times[0]).toBeGreaterThanOrEqual(450);
+    expect(times[0]).toBeGreaterThanOrEqual(450 - drainMs);
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(400);
     expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(400);
     expect(times[2]).toBeLessThan(1_500 + 1_000);

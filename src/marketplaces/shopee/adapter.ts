@@ -23,6 +23,7 @@ import type {
 } from '../types.js';
 import { createShopeeClient, type ShopeeClient, type ShopeeClientOptions } from './client.js';
 import { lostPushBody, mapShopeeDocument, type LostPush } from './dto.js';
+import { shopeeSettlementKind } from './settlements.js';
 
 export interface ShopeeAdapterOptions {
   config: Pick<ShopeeConfig, 'partnerId' | 'partnerKey' | 'apiBaseUrl'>;
@@ -81,6 +82,11 @@ export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapte
       ...webhookKinds(client, (kind, shop, raw, context) =>
         mapShopeeDocument(kind, raw, { shopId: shop.shop_id, context }),
       ),
+      settlement: shopeeSettlementKind(client, {
+        concurrency: options.client?.concurrency,
+        detailBatchSize: options.detailBatchSize,
+        logger: options.logger,
+      }),
     }),
 
     /**

@@ -17,6 +17,7 @@ import type {
 } from '../types.js';
 import { createTikTokClient, type TikTokClient, type TikTokClientOptions } from './client.js';
 import { mapTikTokDocument } from './dto.js';
+import { tiktokSettlementKind } from './settlements.js';
 
 export interface TikTokAdapterOptions {
   config: Pick<TikTokConfig, 'appKey' | 'appSecret' | 'apiBaseUrl' | 'authBaseUrl'>;
@@ -69,6 +70,7 @@ export function createTikTokAdapter(options: TikTokAdapterOptions): TikTokAdapte
       ...webhookKinds(client, (kind, shop, raw, context) =>
         mapTikTokDocument(kind, raw, { shopId: shop.shop_id, context }),
       ),
+      settlement: tiktokSettlementKind(client, { logger: options.logger }),
     }),
 
     close: () => client.close(),

@@ -18,7 +18,9 @@ import type { AddressInfo } from 'node:net';
 
 import type { Shop } from '../../shared/shop.js';
 import { randomToken, shopeeWebhookSignature, tiktokWebhookSignature } from './crypto.js';
-import { createGenerator, type Generator } from './generators.js';
+import { createGenerator, seededRandom, type Generator } from './generators.js';
+import { seedShopeeEscrows } from './shopee-finance.js';
+import { seedTikTokStatements } from './tiktok-finance.js';
 import { createShopeeRouter, SHOPEE_ENDPOINTS } from './shopee.js';
 import type {
   FakePlatform,
@@ -34,6 +36,8 @@ import { createTikTokAuthRouter, createTikTokRouter, TIKTOK_ENDPOINTS } from './
 export { createGenerator, centsToDecimal, type Generator } from './generators.js';
 export { SHOPEE_ENDPOINTS } from './shopee.js';
 export { TIKTOK_CODES, TIKTOK_ENDPOINTS } from './tiktok.js';
+export { SHOPEE_FINANCE_ENDPOINTS } from './shopee-finance.js';
+export { TIKTOK_FINANCE_ENDPOINTS } from './tiktok-finance.js';
 export type { FakePlatform, Json } from './state.js';
 
 export interface FakeMarketplaceOptions {
@@ -59,6 +63,8 @@ export interface FakeShopInit {
   refreshToken?: string;
   /** Default: in 4 hours. */
   accessTokenExpiresAt?: Date;
+  /** TikTok: the region Get Authorized Shops reports (US/GB: 202309 finance shapes). Default US. */
+  region?: string;
 }
 
 export interface FakeShopInfo {
@@ -220,6 +226,17 @@ export interface FakeMarketplace {
     status: string,
     updateTime?: number,
   ): Json;
+  /**
+   * TikTok settlements: one statement per time (unix s), each with `perStatement` transactions in
+   * the shape of the shop's region; answers the transactions with their statement.
+   */
+  seedStatements(
+    shopId: string,
+    statementTimes: readonly number[],
+    perStatement: number,
+  ): { statementId: string; statementTime: number; transaction: Json }[];
+  /** Shopee settlements: one escrow release per time (unix s): its list row and escrow detail. */
+  seedEscrows(shopId: string, releaseTimes: readonly number[]): { row: Json; detail: Json }[];
   /** A Shopee push that "could not be delivered"; returns its message id. */
   addLostPush(push: LostPushInit): number;
   lostPushState(): { pending: number; confirmedUpTo: number };
@@ -290,6 +307,14 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     confirmedUpTo: 0,
   };
   const generate = createGenerator({ seed: options.seed });
+  const financeRandom = seededRandom((options.seed ?? 42) + 1);
+  const financeInt = (min: number, max: number) => min + Math.floor(financeRandom() * (max - min + 1));
+  const financeIds = {
+    digits: generate.digits,
+    int: financeInt,
+    letters: (count: number) =>
+      Array.from({ length: count }, () => 'ABCDEFGHJKLMNPQRSTUVWXYZ0123456789'[financeInt(0, 33)]).join(''),
+  };
   const log: CallRecord[] = [];
   let latencyMs = 0;
   let failures: { filter: FailureFilter; remaining: number; failure: InjectedFailure }[] = [];
@@ -489,6 +514,10 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
         products: new Map(),
         tracking: new Map(),
         models: new Map(),
+        region: init.region ?? 'US',
+        statements: new Map(),
+        escrows: new Map(),
+        escrowDetails: new Map(),
       };
       store.shops[platform].set(shopId, shop);
       return info(shop);
@@ -534,6 +563,9 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
       products.set(id, changed);
       return changed;
     },
+    seedStatements: (shopId, times, perStatement) =>
+      seedTikTokStatements(shopState('tiktok', shopId), financeIds, times, perStatement),
+    seedEscrows: (shopId, times) => seedShopeeEscrows(shopState('shopee', shopId), financeIds, times),
 
     addLostPush(push) {
       const messageId = nextMessageId++;

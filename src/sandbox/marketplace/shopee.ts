@@ -19,6 +19,7 @@ import {
   type RouteMatch,
   type Router,
 } from './state.js';
+import { matchShopeeFinance } from './shopee-finance.js';
 
 export const SHOPEE_ENDPOINTS = {
   orderDetail: '/api/v2/order/get_order_detail',
@@ -465,7 +466,12 @@ export function createShopeeRouter(store: FakeStore): Router {
         );
       }
       default:
-        return undefined;
+        return matchShopeeFinance(request, {
+          route: (endpoint, ids, handle) => route(endpoint, ids, handle),
+          withShop,
+          ok,
+          error: shopeeError,
+        });
     }
   }
 

@@ -24,6 +24,14 @@ export interface FakeShopState {
   tracking: Map<string, string>;
   /** Shopee: served by product/get_model_list, never in get_item_base_info. */
   models: Map<string, Json[]>;
+  /** TikTok: the shop's region (Get Authorized Shops); US/GB shops get 202309 finance shapes. */
+  region: string;
+  /** TikTok: statements by id, each with its transactions (finance, tiktok-finance.ts). */
+  statements: Map<string, { statement: Json; transactions: Json[] }>;
+  /** Shopee: get_escrow_list rows by `<order_sn>:<escrow_release_time>` (shopee-finance.ts). */
+  escrows: Map<string, Json>;
+  /** Shopee: get_escrow_detail_batch's escrow_detail by order_sn. */
+  escrowDetails: Map<string, Json>;
 }
 
 export interface LostPush {

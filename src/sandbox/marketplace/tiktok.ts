@@ -19,6 +19,7 @@ import {
   type RouteMatch,
   type Router,
 } from './state.js';
+import { matchTikTokFinance } from './tiktok-finance.js';
 
 /** Endpoint names in the call log: the API path, with the product id as a placeholder. */
 export const TIKTOK_ENDPOINTS = {
@@ -199,7 +200,7 @@ export function createTikTokRouter(store: FakeStore): Router {
       shops: granted.map((shop) => ({
         id: shop.shopId,
         name: shop.name,
-        region: 'US',
+        region: shop.region,
         seller_type: 'LOCAL',
         cipher: shop.shopCipher,
         code: `USLC${shop.shopId.slice(-6)}`,
@@ -348,7 +349,7 @@ export function createTikTokRouter(store: FakeStore): Router {
         }),
       );
     }
-    return undefined;
+    return matchTikTokFinance(request, { route, withShop, ok, invalid });
   }
 
   return {
