@@ -8,6 +8,7 @@ import { ingestCommand } from '../ingest/command.js';
 import { reconcileCommand, reconcileRunCommand } from '../reconcile/command.js';
 import type { CommandSpec } from '../shared/command.js';
 import { configCommand } from './config-command.js';
+import { shopsConnectCommand } from './connect-command.js';
 import { sandboxCommand } from './sandbox-command.js';
 import { shopsAddCommand, shopsListCommand, shopsRemoveCommand } from './shops-command.js';
 import { startCommand } from './start-command.js';
@@ -24,6 +25,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   shopsAddCommand,
   shopsListCommand,
   shopsRemoveCommand,
+  shopsConnectCommand,
   traceCommand,
   configCommand,
   sandboxCommand,

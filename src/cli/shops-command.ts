@@ -20,12 +20,12 @@ import { parseIsoDate } from '../shared/time.js';
 /** A date, or a date-time with seconds optional, fraction optional and a required offset. */
 
 /** The flag value as a trimmed string, or undefined when absent. */
-function text(flags: FlagValues, name: string): string | undefined {
+export function text(flags: FlagValues, name: string): string | undefined {
   const value = flags[name];
   return typeof value === 'string' ? value.trim() : undefined;
 }
 
-function platformProblem(flags: FlagValues): string | undefined {
+export function platformProblem(flags: FlagValues): string | undefined {
   const platform = text(flags, 'platform');
   if (platform === undefined) return '--platform is required';
   if (!(PLATFORMS as readonly string[]).includes(platform)) {
@@ -55,7 +55,7 @@ function requiredProblem(flags: FlagValues, names: readonly string[]): string | 
 }
 
 /** Connects to MongoDB, ensures the indexes, runs `work` with a shop store, closes. */
-async function withShopStore(
+export async function withShopStore(
   ctx: CommandContext,
   commandName: string,
   work: (store: ShopStore, encrypted: boolean, logger: Logger) => Promise<number>,
@@ -243,14 +243,18 @@ export const shopsListCommand: CommandSpec = {
   name: 'shops list',
   usage: '[--json]',
   summary:
-    'list shops: status, name, whether tokens are set, when the access token expires and what that means (never the tokens)',
+    'list shops: status, name, whether tokens are set, when the access token and the authorization expire and what that means (never the tokens)',
   options: { json: { type: 'boolean' } },
   run(ctx) {
     return withShopStore(ctx, 'shops list', async (store) => {
       const { shops, unreadable } = await store.listPublic();
       const now = new Date();
       if (ctx.flags.json) {
-        const withState = shops.map((shop) => ({ ...shop, token_state: tokenState(shop, now) }));
+        const withState = shops.map((shop) => ({
+          ...shop,
+          authorization_expires_at: shop.authorization_expires_at ?? null,
+          token_state: tokenState(shop, now),
+        }));
         ctx.io.stdout(`${JSON.stringify(withState, null, 2)}\n`);
       } else if (shops.length > 0 || unreadable.length === 0) ctx.io.stdout(table(shops, now));
       // A malformed document does not hide the others; it is named, and the exit code says so.
@@ -291,6 +295,7 @@ function table(shops: readonly PublicShop[], now: Date): string {
     shop.name ?? '-',
     shop.has_access_token ? 'set' : 'missing',
     expiry(shop.access_token_expires_at),
+    authorization(shop, now),
     shop.has_refresh_token ? 'set' : '-',
     shop.shop_cipher ? 'set' : '-',
     tokenNote(shop, now),
@@ -302,6 +307,7 @@ function table(shops: readonly PublicShop[], now: Date): string {
     'NAME',
     'ACCESS_TOKEN',
     'EXPIRES',
+    'AUTHORIZED_UNTIL',
     'REFRESH_TOKEN',
     'CIPHER',
     'TOKEN',
@@ -320,6 +326,20 @@ function table(shops: readonly PublicShop[], now: Date): string {
 
 function expiry(expiresAt: Date | null): string {
   return expiresAt === null ? '-' : expiresAt.toISOString();
+}
+
+/** Within this long of its end an authorization is flagged: the seller must authorize again. */
+export const AUTHORIZATION_WARNING_MS = 7 * 24 * 3_600_000;
+
+/** When the seller's authorization ends (issue 13), flagged in its last 7 days and once over. */
+function authorization(shop: PublicShop, now: Date): string {
+  const ends = shop.authorization_expires_at;
+  if (ends === undefined) return '-';
+  const left = ends.getTime() - now.getTime();
+  if (left <= 0) return `${ends.toISOString()} (ENDED: connect again)`;
+  if (left <= AUTHORIZATION_WARNING_MS)
+    return `${ends.toISOString()} (ends in ${Math.ceil(left / 86_400_000)}d: connect again)`;
+  return ends.toISOString();
 }
 
 /** Within this long of its expiry an access token is "expiring": one without a refresh token needs attention. */

@@ -4,7 +4,8 @@
  * 1. decode every entry (malformed -> a non-retryable failure);
  * 2. group by platform and shop (groups run concurrently up to a bound), then by kind;
  * 3. per shop and kind ONE query for the stored versions; fetch from the marketplace only the
- *    ids that are missing or older than the newest version an entry announced;
+ *    ids that are missing or older than the newest version an entry announced (an entity may be
+ *    several documents, e.g. one tracking document per package: see mapDocuments);
  * 4. ONE unordered, version-guarded bulkWrite per collection for the whole batch;
  * 5. verdicts per entry: `ack` when the entity is stored at >= the entry's version (or needed no
  *    write), else `fail` with the error and its CAUSE — the entry's own problem, a dependency
@@ -16,7 +17,7 @@
  * applies the verdicts, so this module is testable against real Mongo and a fake marketplace.
  */
 import { mapConcurrent } from '../shared/concurrency.js';
-import type { EntityDocument } from '../shared/documents.js';
+import { KIND_STORAGE, type EntityDocument } from '../shared/documents.js';
 import { AppError, toAppError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type {
@@ -28,7 +29,12 @@ import type {
   Shop,
   ShopStatus,
 } from '../marketplaces/types.js';
-import { entityIdOf, type EntityStore, type WriteOutcome } from '../shared/store/entities.js';
+import {
+  entityIdOf,
+  type EntityStore,
+  type StoredEntity,
+  type WriteOutcome,
+} from '../shared/store/entities.js';
 import {
   decodeStreamEntry,
   isRetriedCopy,
@@ -157,7 +163,7 @@ class BatchState {
         event_type: 'follow-up',
         source: document.sync_source,
         received_at: this.now().getTime(),
-        payload: '{}',
+        payload: next.payload ?? '{}',
       });
     }
   }
@@ -293,13 +299,14 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
     jobs: Job[],
     state: BatchState,
   ): Promise<{ job: Job; error: AppError }[]> {
-    const stored = await deps.entities.findVersions(
+    const storedEntities = await deps.entities.findStored(
       shop.platform,
       shop.shop_id,
       kind,
       unique(jobs.map((j) => j.event.entity_id)),
     );
-    const toFetch = idsToFetch(jobs, stored);
+    const stored = new Map([...storedEntities].map(([id, entity]) => [id, entity.version]));
+    const toFetch = idsToFetch(jobs, storedEntities);
     const fetching = new Set(toFetch);
     state.stats.upToDate += new Set(jobs.map((j) => j.event.entity_id)).size - toFetch.length;
     const details = await fetchDetails(adapter, shop, kind, toFetch, hintsOf(jobs), state);
@@ -323,22 +330,23 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
         failures.push({ job, error: failed });
         continue;
       }
-      const document = documents.get(event.entity_id);
-      if (!document) {
+      const entityDocuments = documents.get(event.entity_id);
+      if (!entityDocuments) {
         state.fail(
           entry,
           fail('ERR_ENTITY_NOT_FOUND', `${kind} ${event.entity_id} was not returned by ${shop.platform}`),
         );
         continue;
       }
-      document.sync_source = event.source;
+      for (const document of entityDocuments) document.sync_source = event.source;
       state.waiting.push({
         job,
         writeKey: writeKeyOf(kind, shop.platform, shop.shop_id, event.entity_id),
         storedVersion,
       });
     }
-    for (const [entityId, document] of documents) state.writes.push({ kind, document, entityId });
+    for (const [entityId, entityDocuments] of documents)
+      for (const document of entityDocuments) state.writes.push({ kind, document, entityId });
     return failures;
   }
 
@@ -359,6 +367,10 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
     return details;
   }
 
+  /**
+   * The fetched objects as documents, by entity id: several per id when the kind keeps several
+   * (tracking: one per package), the newest of each unique key.
+   */
   function mapDocuments(
     adapter: MarketplaceAdapter,
     shop: Shop,
@@ -366,8 +378,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
     objects: unknown[],
     requested: Set<string>,
     state: BatchState,
-  ): Map<string, EntityDocument> {
-    const documents = new Map<string, EntityDocument>();
+  ): Map<string, EntityDocument[]> {
+    const byKey = new Map<string, EntityDocument>();
     const fetchedAt = state.now();
     for (const raw of objects) {
       let document: EntityDocument;
@@ -383,10 +395,15 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
         log.warn({ platform: shop.platform, shop_id: shop.shop_id, kind, err: error }, 'unmappable object');
         continue;
       }
+      if (!requested.has(entityIdOf(kind, document))) continue;
+      const key = uniqueKeyOf(kind, document);
+      const previous = byKey.get(key);
+      if (!previous || previous.version < document.version) byKey.set(key, document);
+    }
+    const documents = new Map<string, EntityDocument[]>();
+    for (const document of byKey.values()) {
       const id = entityIdOf(kind, document);
-      const previous = documents.get(id);
-      if (requested.has(id) && (!previous || previous.version < document.version))
-        documents.set(id, document);
+      documents.set(id, [...(documents.get(id) ?? []), document]);
     }
     return documents;
   }
@@ -428,12 +445,10 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
         }
         batch.forEach((write, i) => {
           const outcome = outcomes[i]!;
-          if (typeof outcome === 'object') {
-            state.writeResults.set(keyOf(write), outcome.failed);
-            return;
-          }
-          state.writeResults.set(keyOf(write), { version: write.document.version, outcome });
-          if (outcome === 'unchanged') return;
+          const result =
+            typeof outcome === 'object' ? outcome.failed : { version: write.document.version, outcome };
+          state.writeResults.set(keyOf(write), combined(state.writeResults.get(keyOf(write)), result));
+          if (typeof outcome === 'object' || outcome === 'unchanged') return;
           state.stats.written += 1;
           state.notify({
             platform: write.document.platform,
@@ -487,6 +502,25 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
   };
 }
 
+/**
+ * The outcome of an entity written as several documents: failed if any failed, as old as its
+ * oldest document, and written if any was.
+ */
+function combined(previous: WriteResult | undefined, next: WriteResult): WriteResult {
+  if (previous === undefined || previous instanceof AppError) return previous ?? next;
+  if (next instanceof AppError) return next;
+  return {
+    version: Math.min(previous.version, next.version),
+    outcome: previous.outcome === 'unchanged' ? next.outcome : previous.outcome,
+  };
+}
+
+/** The document's unique key within its platform and shop (KIND_STORAGE keyFields). */
+function uniqueKeyOf(kind: DetailKind, document: EntityDocument): string {
+  const fields = document as unknown as Record<string, unknown>;
+  return KIND_STORAGE[kind].keyFields.map((field) => String(fields[field])).join('\u0000');
+}
+
 /** A change notification for what is already stored (sent again after a redelivery). */
 function notifyStored(state: BatchState, event: StreamEvent, version: number): void {
   state.notify({
@@ -523,18 +557,26 @@ function shopKey(shop: Pick<Shop, 'platform' | 'shop_id'>): string {
  *   cancelled, right after the last one). Reconcile and replay entries at that version are not
  *   fetched: they announce nothing new. The write guard then stores the refetch only if its
  *   content differs.
+ * Neither applies to an entity stored as final (its kind's finalField): nothing short of a newer
+ * version than stored fetches it again.
  */
-function idsToFetch(jobs: Job[], stored: Map<string, number>): string[] {
+function idsToFetch(jobs: Job[], stored: ReadonlyMap<string, StoredEntity>): string[] {
   const wanted = new Map<string, number>();
   const refetch = new Set<string>();
   for (const { event } of jobs) {
     const id = event.entity_id;
     wanted.set(id, Math.max(wanted.get(id) ?? 0, event.version));
-    const storedVersion = stored.get(id);
+    const storedVersion = stored.get(id)?.version;
     const announcesChange = event.source === 'webhook' && event.version === storedVersion;
     if (event.version === 0 || announcesChange) refetch.add(id);
   }
   return [...wanted]
-    .filter(([id, version]) => refetch.has(id) || !stored.has(id) || stored.get(id)! < version)
+    .filter(([id, version]) => {
+      const entity = stored.get(id);
+      if (!entity) return true;
+      // Final (e.g. delivered tracking): only a newer version than stored is worth a call.
+      if (entity.final) return entity.version < version;
+      return refetch.has(id) || entity.version < version;
+    })
     .map(([id]) => id);
 }

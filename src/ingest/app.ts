@@ -17,12 +17,14 @@ import Fastify, {
 } from 'fastify';
 
 import type { Config } from '../shared/config.js';
+import type { ShopConnector } from '../marketplaces/connect.js';
 import { isAppError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Registry } from '../shared/metrics.js';
 import type { ReadinessCheck } from '../shared/readiness.js';
 import { pingRedis, type Redis } from '../shared/redis.js';
 import { createEventAppender } from './append.js';
+import { oauthRoutes } from './oauth-routes.js';
 import { createIngestMetrics, type IngestMetrics, type WebhookOutcomeLabel } from './metrics.js';
 import { webhookRoutes, type Clock, type WebhookHandlerRegistry } from './routes.js';
 
@@ -51,6 +53,8 @@ export interface IngestDeps {
   clock?: Clock;
   /** Other roles in the same process (`start`): `/readyz` also reports their problems. */
   readiness?: ReadinessCheck;
+  /** Serves the OAuth callbacks (issue 13); without it they answer 404. */
+  oauth?: Pick<ShopConnector, 'callback'>;
 }
 
 interface ErrorAnswer {
@@ -216,6 +220,8 @@ export function buildIngestApp(deps: IngestDeps): FastifyInstance {
     const text = await deps.metrics.metrics();
     return reply.type(deps.metrics.contentType).send(text);
   });
+
+  if (deps.oauth) void app.register(oauthRoutes, { connector: deps.oauth, logger });
 
   void app.register(webhookRoutes, {
     handlers,

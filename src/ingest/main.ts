@@ -13,6 +13,7 @@ import { createMetricsRegistry, type Registry } from '../shared/metrics.js';
 import type { ReadinessCheck } from '../shared/readiness.js';
 import { closeRedis, createRedis, waitForRedis } from '../shared/redis.js';
 import { buildIngestApp, type WebhookHandlerRegistry } from './app.js';
+import { createIngestConnector } from './oauth.js';
 
 /** One handler per platform whose credentials are set; the others stay disabled (404). */
 export function webhookHandlersFromConfig(config: Pick<Config, 'tiktok' | 'shopee'>): WebhookHandlerRegistry {
@@ -55,6 +56,8 @@ export async function startIngest(
   const redisUrl = resolveRedisUrl(config);
   const redis = createRedis({ url: redisUrl, name: 'ingest', logger, profile: 'fail-fast' });
   const handlers = webhookHandlersFromConfig(config);
+  // The callbacks serve every platform whose credentials are set (the connector refuses the others).
+  const oauth = config.tiktok || config.shopee ? createIngestConnector(config, redis, logger) : undefined;
   const app = buildIngestApp({
     config,
     redis,
@@ -62,6 +65,7 @@ export async function startIngest(
     logger,
     metrics: options.metrics ?? createMetricsRegistry({ defaultLabels: { role: 'ingest' } }),
     readiness: options.readiness,
+    oauth: oauth?.connector,
   });
 
   if (!(await waitForRedis(redis, REDIS_STARTUP_WAIT_MS)))
@@ -75,6 +79,7 @@ export async function startIngest(
     address = await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await app.close().catch(() => undefined);
+    await oauth?.close();
     await closeRedis(redis);
     throw error;
   }
@@ -92,6 +97,7 @@ export async function startIngest(
     close: () =>
       (closing ??= (async () => {
         await app.close();
+        await oauth?.close();
         await closeRedis(redis);
       })()),
   };

@@ -69,3 +69,11 @@ export function webhookKinds(
     product: entry('product', (shop, ids, hints) => client.getProducts(shop, ids, hints)),
   };
 }
+
+/** The table with `followUps` on its order entry (e.g. an order on its way calls for its tracking). */
+export function withOrderFollowUps<T extends KindTable>(
+  followUps: NonNullable<KindAdapter['followUps']>,
+  kinds: T,
+): T {
+  return kinds.order ? { ...kinds, order: { ...kinds.order, followUps } } : kinds;
+}

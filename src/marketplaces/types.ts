@@ -87,6 +87,9 @@ export interface FollowUp {
   entity_id: string;
   /** 0: unknown (the worker then always fetches it). */
   version: number;
+  /** What the written document knows that the fetch needs (e.g. an order's packages), as JSON: it
+   * travels as the entry's `payload` and comes back to the kind's getDetails as a hint. */
+  payload?: string;
 }
 
 /**

@@ -5,10 +5,12 @@
 import { installGracefulShutdown, type Closable } from '../shared/lifecycle.js';
 import { standaloneRoleTail, type Runtime } from '../runtime.js';
 import { createReconciler, type RunProgress } from './job.js';
+import { registerAuthorizationExpiry } from './authorization-metrics.js';
 import { createReconcileMetrics } from './metrics.js';
 import { createReconcileScheduler, type ExclusiveRunResult, type ReconcileScheduler } from './scheduler.js';
 
 export function buildReconcileScheduler(runtime: Runtime): ReconcileScheduler {
+  registerAuthorizationExpiry({ registry: runtime.metrics, shops: runtime.shops, logger: runtime.logger });
   const reconciler = createReconciler({
     config: runtime.config,
     redis: runtime.redis,

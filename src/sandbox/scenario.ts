@@ -16,7 +16,9 @@ export interface ScenarioShop {
   shopId: string;
 }
 
-export type ScenarioMarketplace = Pick<FakeMarketplace, 'putOrders' | 'putReturns' | 'putProducts'>;
+export type ScenarioMarketplace = Pick<FakeMarketplace, 'putOrders' | 'putReturns' | 'putProducts'> &
+  /** Where given, shipped orders get carrier scans (their tracking has events to show). */
+  Partial<Pick<FakeMarketplace, 'addTrackingEvents'>>;
 
 export interface Delivery {
   platform: FakePlatform;
@@ -177,10 +179,37 @@ function advanceOrder(ctx: Context, world: ShopWorld): Delivery {
   const next = cancel ? CANCELLED : rules.orderFlow[rules.orderFlow.indexOf(status) + 1]!;
   const order = rules.withOrderStatus(current, next, ctx.seconds(), ctx.generate);
   ctx.marketplace.putOrders(shop.platform, shop.shopId, [order]);
+  carrierScan(ctx, world, order, next);
   if (next === CANCELLED || next === rules.orderFlow.at(-1)) world.open.splice(index, 1);
   else world.open[index] = order;
   if (rules.returnableFrom.has(next)) world.returnable = [...world.returnable, order].slice(-RECENT);
   return orderStatusWebhook(ctx, world, order);
+}
+
+/** The carrier's scan when an order ships or arrives (TikTok says nothing of a status per scan). */
+const CARRIER_SCANS: Record<FakePlatform, Record<string, { description: string; status?: string }>> = {
+  tiktok: { IN_TRANSIT: { description: 'In transit' }, DELIVERED: { description: 'Delivered' } },
+  shopee: {
+    SHIPPED: { description: 'Parcel picked up by the carrier', status: 'PICKED_UP' },
+    TO_CONFIRM_RECEIVE: { description: 'Parcel delivered', status: 'DELIVERED' },
+  },
+};
+
+function carrierScan(ctx: Context, world: ShopWorld, order: Json, status: string): void {
+  const scan = CARRIER_SCANS[world.shop.platform][status];
+  if (!scan || !ctx.marketplace.addTrackingEvents) return;
+  const [firstPackage] = Array.isArray(order.package_list) ? (order.package_list as Json[]) : [];
+  const packageNumber = typeof firstPackage?.package_number === 'string' ? firstPackage.package_number : '';
+  ctx.marketplace.addTrackingEvents(
+    world.shop.platform,
+    world.shop.shopId,
+    world.rules.orderId(order),
+    [{ time: ctx.seconds(), ...scan }],
+    {
+      packageNumber,
+      ...(scan.status === 'DELIVERED' ? { logisticsStatus: 'LOGISTICS_DELIVERY_DONE' } : {}),
+    },
+  );
 }
 
 function returnWebhook(ctx: Context, world: ShopWorld, ret: Json): Delivery {

@@ -283,6 +283,34 @@ export const VARIABLES = [
     schema: urlWithSchemes(['http:', 'https:']),
   },
   {
+    name: 'TIKTOK_SERVICE_ID',
+    defaultText: '(unset: `shops connect` offers only the legacy `app_key` link)',
+    description:
+      "the app's Service ID from TikTok Partner Center (not the app key): the `service_id` of the authorization link",
+    schema: nonEmpty,
+  },
+  {
+    name: 'TIKTOK_AUTHORIZE_URL',
+    default: 'https://services.tiktokshop.com/open/authorize',
+    description:
+      'TikTok authorization page the link points to (US shops: `https://services.us.tiktokshop.com/open/authorize`)',
+    schema: httpUrl,
+  },
+  {
+    name: 'SHOPEE_AUTHORIZE_URL',
+    default: 'https://open.shopee.com/auth',
+    description:
+      'Shopee authorization page of the newer unsigned link (China `https://open.shopee.cn/auth`, Brazil `https://open.shopee.com.br/auth`)',
+    schema: httpUrl,
+  },
+  {
+    name: 'OAUTH_REDIRECT_BASE_URL',
+    defaultText: '(unset: `shops connect` needs `--redirect-url` for Shopee)',
+    description:
+      'public base URL of this ingest server that the marketplaces redirect sellers to: `<base>/oauth/tiktok/callback`, `<base>/oauth/shopee/callback`',
+    schema: httpUrl,
+  },
+  {
     name: 'TIKTOK_RATE_LIMIT_PER_MINUTE',
     default: '600',
     description: 'outbound TikTok API budget per shop, shared by all processes',
@@ -373,6 +401,10 @@ export interface TikTokConfig {
   appSecret: string;
   apiBaseUrl: string;
   authBaseUrl: string;
+  /** The Service ID of the authorization link; undefined: only the legacy app_key link. */
+  serviceId?: string | undefined;
+  /** Default: the services.tiktokshop.com page (optional so hand-built configs need not name it). */
+  authorizeUrl?: string;
   rateLimitPerMinute: number;
 }
 
@@ -384,6 +416,8 @@ export interface ShopeeConfig {
   apiBaseUrl: string;
   /** The callback URL registered with Shopee; undefined means "rebuild it from the request". */
   webhookUrl: string | undefined;
+  /** The newer unsigned authorization page (default open.shopee.com/auth). */
+  authorizeUrl?: string;
   rateLimitPerMinute: number;
 }
 
@@ -420,6 +454,8 @@ export interface Config {
   /** undefined when the platform's credentials are unset: the platform is disabled. */
   tiktok: TikTokConfig | undefined;
   shopee: ShopeeConfig | undefined;
+  /** Public base URL of the OAuth callbacks (no trailing slash); undefined: not configured. */
+  oauthRedirectBaseUrl?: string | undefined;
   marketplaceTimeoutMs: number;
   marketplaceMaxAttempts: number;
   reconcileCron: string;
@@ -526,6 +562,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
           appSecret: v.TIKTOK_APP_SECRET,
           apiBaseUrl: d.TIKTOK_API_BASE_URL,
           authBaseUrl: d.TIKTOK_AUTH_BASE_URL,
+          serviceId: v.TIKTOK_SERVICE_ID,
+          authorizeUrl: d.TIKTOK_AUTHORIZE_URL,
           rateLimitPerMinute: d.TIKTOK_RATE_LIMIT_PER_MINUTE,
         })
       : undefined;
@@ -537,6 +575,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
           pushPartnerKey: v.SHOPEE_PUSH_PARTNER_KEY,
           apiBaseUrl: d.SHOPEE_API_BASE_URL,
           webhookUrl: v.SHOPEE_WEBHOOK_URL,
+          authorizeUrl: d.SHOPEE_AUTHORIZE_URL,
           rateLimitPerMinute: d.SHOPEE_RATE_LIMIT_PER_MINUTE,
         })
       : undefined;
@@ -569,6 +608,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     startupWaitMs: d.STARTUP_WAIT_MS,
     tiktok,
     shopee,
+    oauthRedirectBaseUrl: v.OAUTH_REDIRECT_BASE_URL,
     marketplaceTimeoutMs: d.MARKETPLACE_TIMEOUT_MS,
     marketplaceMaxAttempts: d.MARKETPLACE_MAX_ATTEMPTS,
     reconcileCron: d.RECONCILE_CRON,

@@ -120,6 +120,8 @@ export interface TrackingDocument extends BaseDocument {
   tracking_number: string | null;
   status: string | null;
   events: { time: IsoTimestamp | null; description: string | null; status: string | null }[];
+  /** The carrier is done with it (delivered, returned, lost): no entry refetches it (KindStorage.finalField). */
+  is_final: boolean;
 }
 
 export type EntityDocument =
@@ -132,6 +134,12 @@ export interface KindStorage {
   idField: string;
   /** The unique key's fields after platform and shop_id, the id field first. */
   keyFields: readonly string[];
+  /**
+   * A boolean field that marks a stored document as final. An entity whose every stored document
+   * is final is not fetched again unless an entry announces a newer version than stored (e.g.
+   * tracking that reached delivery: a later order event does not call the marketplace again).
+   */
+  finalField?: string;
 }
 
 export const KIND_STORAGE: Readonly<Record<DetailKind, KindStorage>> = {
@@ -143,7 +151,12 @@ export const KIND_STORAGE: Readonly<Record<DetailKind, KindStorage>> = {
     idField: 'settlement_id',
     keyFields: ['settlement_id'],
   },
-  tracking: { collection: COLLECTIONS.tracking, idField: 'order_id', keyFields: ['order_id', 'package_id'] },
+  tracking: {
+    collection: COLLECTIONS.tracking,
+    idField: 'order_id',
+    keyFields: ['order_id', 'package_id'],
+    finalField: 'is_final',
+  },
 };
 
 /** The id field of each entity kind's collection. */

@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   ERR_MARKETPLACE_TRANSIENT: { retryable: true },
   ERR_MARKETPLACE_REJECTED: { retryable: false },
   ERR_MARKETPLACE_RESPONSE: { retryable: false },
+  // Shop authorization (OAuth): a `state` that is unknown, already used or expired (10 min).
+  ERR_OAUTH_STATE: { retryable: false },
   // Mapping marketplace objects to documents
   ERR_MAPPING: { retryable: false },
   // Anything we did not anticipate: retry, and let MAX_DELIVERIES bound it.

@@ -19,6 +19,11 @@ export interface Shop {
   /** TikTok only: required on shop-scoped API calls. */
   shop_cipher: string | null;
   name: string | null;
+  /**
+   * When the seller's authorization ends and the shop must be connected again (Shopee
+   * get_shop_info.expire_time; TikTok's refresh token expiry). Absent: unknown.
+   */
+  authorization_expires_at?: Date;
   created_at: Date;
   updated_at: Date;
 }

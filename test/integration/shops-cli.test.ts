@@ -105,7 +105,7 @@ describe('shops CLI', () => {
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/^PLATFORM\s+SHOP_ID\s+STATUS\s+NAME\s+ACCESS_TOKEN\s+EXPIRES/);
     expect(listed.stdout).toMatch(
-      /tiktok\s+7001\s+active\s+Demo Shop\s+set\s+2030-01-02T03:04:05.000Z\s+set/,
+      /tiktok\s+7001\s+active\s+Demo Shop\s+set\s+2030-01-02T03:04:05.000Z\s+-\s+set/,
     );
     for (const secret of [ACCESS, REFRESH, 'ROW_2', 'ROW_cipher', 'enc:v1']) {
       expect(listed.stdout).not.toContain(secret);
@@ -424,7 +424,7 @@ describe('shops add checks each platform (issue 12 #6)', () => {
 
     expect(listed.code).toBe(0);
     const lines = listed.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/EXPIRES\s+REFRESH_TOKEN\s+CIPHER\s+TOKEN$/);
+    expect(lines[0]).toMatch(/EXPIRES\s+AUTHORIZED_UNTIL\s+REFRESH_TOKEN\s+CIPHER\s+TOKEN$/);
     expect(lines[1]).toMatch(/^shopee\s+1\s+active\s.*EXPIRED, no refresh token: add the shop again$/);
     expect(lines[2]).toMatch(/^shopee\s+2\s+active\s.*\sset\s+-\s+expired \(renewed on next use\)$/);
     expect(lines[3]).toMatch(/^shopee\s+3\s+active\s.*expires in \d\.\dh, no refresh token$/);

@@ -62,6 +62,7 @@ describe('loadConfig', () => {
       appSecret: 'secret',
       apiBaseUrl: 'https://open-api.tiktokglobalshop.com',
       authBaseUrl: 'https://auth.tiktok-shops.com',
+      authorizeUrl: 'https://services.tiktokshop.com/open/authorize',
       rateLimitPerMinute: 600,
     });
     expect(config.shopee).toMatchObject({

@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { ShopeeConfig } from '../../shared/config.js';
 import { toAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { dispatchKinds, webhookKinds } from '../kinds.js';
+import { dispatchKinds, webhookKinds, withOrderFollowUps } from '../kinds.js';
 import type { MarketplaceMetrics } from '../metrics.js';
 import { isRecord } from '../mapping.js';
 import { sha256Hex } from '../signature.js';
@@ -22,6 +22,7 @@ import type {
   WebhookHandler,
 } from '../types.js';
 import { createShopeeClient, type ShopeeClient, type ShopeeClientOptions } from './client.js';
+import { createShopeeTrackingKind, shopeeOrderFollowUps } from './tracking.js';
 import { lostPushBody, mapShopeeDocument, type LostPush } from './dto.js';
 import { shopeeSettlementKind } from './settlements.js';
 
@@ -78,16 +79,21 @@ export function createShopeeAdapter(options: ShopeeAdapterOptions): ShopeeAdapte
     client,
 
     // The kinds shopee syncs; the client settles each call on its own (one failure, its own ids).
-    ...dispatchKinds('shopee', {
-      ...webhookKinds(client, (kind, shop, raw, context) =>
-        mapShopeeDocument(kind, raw, { shopId: shop.shop_id, context }),
-      ),
-      settlement: shopeeSettlementKind(client, {
-        concurrency: options.client?.concurrency,
-        detailBatchSize: options.detailBatchSize,
-        logger: options.logger,
+    // Orders on their way announce their tracking (followUps).
+    ...dispatchKinds(
+      'shopee',
+      withOrderFollowUps(shopeeOrderFollowUps, {
+        ...webhookKinds(client, (kind, shop, raw, context) =>
+          mapShopeeDocument(kind, raw, { shopId: shop.shop_id, context }),
+        ),
+        settlement: shopeeSettlementKind(client, {
+          concurrency: options.client?.concurrency,
+          detailBatchSize: options.detailBatchSize,
+          logger: options.logger,
+        }),
+        tracking: createShopeeTrackingKind(client, { concurrency: options.client?.concurrency }),
       }),
-    }),
+    ),
 
     /**
      * One batch (up to 100) of undelivered pushes, mapped exactly like delivered ones by the

@@ -29,6 +29,17 @@ import {
 import { createTokenManager, type TokenManager } from '../tokens.js';
 import type { DetailResult, ListedEntity, Shop, ShopTokens, WebhookKind } from '../types.js';
 import { lostPushSchema, shopeeListedEntity, type LostPush } from './dto.js';
+import {
+  SHOPEE_SHOP_INFO_PATH,
+  SHOPEE_TOKEN_GET_PATH,
+  shopeeExpiry,
+  shopeeGrantOf,
+  shopeeShopInfoOf,
+  shopeeShopInfoSchema,
+  shopeeTokenGetSchema,
+  type ShopeeGrant,
+  type ShopeeShopInfo,
+} from './oauth.js';
 import { shopeeSignedQuery } from './signing.js';
 
 export const SHOPEE_PATHS = {
@@ -206,6 +217,9 @@ export interface ShopeeClientOptions extends MarketplaceClientOptions {
   fetchTrackingNumbers?: boolean;
 }
 
+/** Who authorized: a shop account (`shop_id` in the redirect) or a main account (`main_account_id`). */
+export type ShopeeAccount = { shopId: string } | { mainAccountId: string };
+
 export interface ShopeeClient {
   readonly tokens: TokenManager;
   /**
@@ -221,6 +235,13 @@ export interface ShopeeClient {
   getLostPushes(): Promise<LostPushBatch>;
   confirmLostPushes(lastMessageId: number): Promise<void>;
   refreshTokens(shop: Shop, refreshToken: string): Promise<ShopTokens>;
+  /** Exchanges an authorization code (single-use, 10 min) for a shop's or a main account's grant. */
+  exchangeAuthCode(code: string, account: ShopeeAccount): Promise<ShopeeGrant>;
+  /**
+   * get_shop_info with a token not stored yet (the shop is being connected): name and when the
+   * authorization ends. No refresh is attempted.
+   */
+  getShopInfo(shopId: string, accessToken: string): Promise<ShopeeShopInfo>;
   /**
    * One signed shop call with the shop's current token (refreshed once on an auth error),
    * answering the response body: GET with `params` in the query, or POST with `jsonBody`.
@@ -289,8 +310,41 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
     return {
       access_token: tokens.access_token,
       refresh_token: tokens.refresh_token,
-      access_token_expires_at: new Date(now() + tokens.expire_in * 1000),
+      access_token_expires_at: shopeeExpiry(tokens.expire_in, now()),
     };
+  }
+
+  async function exchangeAuthCode(code: string, account: ShopeeAccount): Promise<ShopeeGrant> {
+    const asShop = 'shopId' in account;
+    const id = asShop ? account.shopId : account.mainAccountId;
+    const body = await publicCall('token_get', 'POST', SHOPEE_TOKEN_GET_PATH, SHOPEE_PARTNER_BUDGET, {
+      code,
+      partner_id: partnerId,
+      // int64 in Shopee's API; the connector checked it is at most 15 digits: exact as a JS number.
+      [asShop ? 'shop_id' : 'main_account_id']: Number(id),
+    });
+    return shopeeGrantOf(parse(shopeeTokenGetSchema, body, 'token_get'), now(), asShop ? id : undefined);
+  }
+
+  async function getShopInfo(shopId: string, accessToken: string): Promise<ShopeeShopInfo> {
+    const path = SHOPEE_SHOP_INFO_PATH;
+    const body = await http.send({
+      name: 'get_shop_info',
+      method: 'GET',
+      path,
+      budgetKey: shopId,
+      prepare: () => ({
+        query: shopeeSignedQuery({
+          partnerId,
+          partnerKey,
+          path,
+          timestamp: toUnixSeconds(now()),
+          accessToken,
+          shopId,
+        }),
+      }),
+    });
+    return shopeeShopInfoOf(parse(shopeeShopInfoSchema, body, 'get_shop_info'));
   }
 
   const tokens = createTokenManager({
@@ -572,6 +626,10 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
     },
 
     refreshTokens,
+
+    exchangeAuthCode,
+
+    getShopInfo,
 
     close: () => http.close(),
   };

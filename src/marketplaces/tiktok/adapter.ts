@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 
 import type { TikTokConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
-import { dispatchKinds, webhookKinds } from '../kinds.js';
+import { dispatchKinds, webhookKinds, withOrderFollowUps } from '../kinds.js';
 import type { MarketplaceMetrics } from '../metrics.js';
 import type {
   MarketplaceAdapter,
@@ -16,6 +16,7 @@ import type {
   WebhookHandler,
 } from '../types.js';
 import { createTikTokClient, type TikTokClient, type TikTokClientOptions } from './client.js';
+import { createTikTokTrackingKind, tiktokOrderFollowUps } from './tracking.js';
 import { mapTikTokDocument } from './dto.js';
 import { tiktokSettlementKind } from './settlements.js';
 
@@ -66,12 +67,17 @@ export function createTikTokAdapter(options: TikTokAdapterOptions): TikTokAdapte
     client,
 
     // The kinds tiktok syncs; the client settles each call on its own (one failure, its own ids).
-    ...dispatchKinds('tiktok', {
-      ...webhookKinds(client, (kind, shop, raw, context) =>
-        mapTikTokDocument(kind, raw, { shopId: shop.shop_id, context }),
-      ),
-      settlement: tiktokSettlementKind(client, { logger: options.logger }),
-    }),
+    // Orders on their way announce their tracking (followUps).
+    ...dispatchKinds(
+      'tiktok',
+      withOrderFollowUps(tiktokOrderFollowUps, {
+        ...webhookKinds(client, (kind, shop, raw, context) =>
+          mapTikTokDocument(kind, raw, { shopId: shop.shop_id, context }),
+        ),
+        settlement: tiktokSettlementKind(client, { logger: options.logger }),
+        tracking: createTikTokTrackingKind(client, { concurrency: options.client?.concurrency }),
+      }),
+    ),
 
     close: () => client.close(),
   };

@@ -27,6 +27,13 @@ import {
 import { createTokenManager, type TokenManager } from '../tokens.js';
 import type { DetailResult, ListedEntity, Shop, ShopTokens, WebhookKind } from '../types.js';
 import { TIKTOK_DELETED_PRODUCT_STATUSES, tiktokListedEntity, TIKTOK_ID_FIELD } from './dto.js';
+import {
+  TIKTOK_GRANT_TYPE,
+  TIKTOK_TOKEN_GET_PATH,
+  tiktokGrantOf,
+  tiktokTokenGetSchema,
+  type TikTokGrant,
+} from './oauth.js';
 import { TIKTOK_ACCESS_TOKEN_HEADER, tiktokSignedQuery } from './signing.js';
 
 export const TIKTOK_PATHS = {
@@ -273,6 +280,8 @@ export interface TikTokClient {
    * it serves shops not stored yet (`shops add`), so no refresh is attempted on an auth error.
    */
   getAuthorizedShops(accessToken: string): Promise<TikTokAuthorizedShop[]>;
+  /** Exchanges an authorization code (single-use) for the grant's token pair (issue 13). */
+  exchangeAuthCode(code: string): Promise<TikTokGrant>;
   /**
    * One signed, shop-scoped call with the shop's current token (refreshed once on an auth error),
    * answering the response body: what the per-kind files (settlements, tracking) build on.
@@ -357,6 +366,26 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
       }),
     });
     return parse(authorizedShopsSchema, body, 'get_authorized_shops').data.shops;
+  }
+
+  /** Unsigned, on the auth host, with the app secret in the query (as TikTok documents it). */
+  async function exchangeAuthCode(code: string): Promise<TikTokGrant> {
+    const body = await http.send({
+      name: 'token_get',
+      method: 'GET',
+      baseUrl: options.authBaseUrl,
+      path: TIKTOK_TOKEN_GET_PATH,
+      budgetKey: TIKTOK_GRANT_BUDGET,
+      prepare: () => ({
+        query: {
+          app_key: options.appKey,
+          app_secret: options.appSecret,
+          auth_code: code,
+          grant_type: TIKTOK_GRANT_TYPE,
+        },
+      }),
+    });
+    return tiktokGrantOf(parse(tiktokTokenGetSchema, body, 'token_get'), now());
   }
 
   const tokens = createTokenManager({
@@ -595,6 +624,8 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     refreshTokens,
 
     getAuthorizedShops,
+
+    exchangeAuthCode,
 
     close: () => http.close(),
   };

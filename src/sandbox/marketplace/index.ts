@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import type { Shop } from '../../shared/shop.js';
 import { randomToken, shopeeWebhookSignature, tiktokWebhookSignature } from './crypto.js';
 import { createGenerator, seededRandom, type Generator } from './generators.js';
+import { createOAuthState, matchOAuth, type FakeGrant } from './oauth.js';
 import { seedShopeeEscrows } from './shopee-finance.js';
 import { seedTikTokStatements } from './tiktok-finance.js';
 import { createShopeeRouter, SHOPEE_ENDPOINTS } from './shopee.js';
@@ -32,16 +33,20 @@ import type {
   Router,
 } from './state.js';
 import { createTikTokAuthRouter, createTikTokRouter, TIKTOK_ENDPOINTS } from './tiktok.js';
+import { addTrackingEvents, type FakeTrackingEvent, type TrackingEventsInit } from './tracking.js';
 
 export { createGenerator, centsToDecimal, type Generator } from './generators.js';
 export { SHOPEE_ENDPOINTS } from './shopee.js';
+export { OAUTH_CODES, OAUTH_ENDPOINTS, type FakeGrant } from './oauth.js';
 export { TIKTOK_CODES, TIKTOK_ENDPOINTS } from './tiktok.js';
 export { SHOPEE_FINANCE_ENDPOINTS } from './shopee-finance.js';
 export { TIKTOK_FINANCE_ENDPOINTS } from './tiktok-finance.js';
 export type { FakePlatform, Json } from './state.js';
+export type { FakeTrackingEvent, TrackingEventsInit } from './tracking.js';
 
 export interface FakeMarketplaceOptions {
-  tiktok?: { appKey?: string; appSecret?: string };
+  /** `serviceId`: the Service ID its authorization page accepts (default `fake-service-id`). */
+  tiktok?: { appKey?: string; appSecret?: string; serviceId?: string };
   /** `pushPartnerKey`: the console's "Live Push Partner Key" pushes are signed with; default: partnerKey. */
   shopee?: { partnerId?: number; partnerKey?: string; pushPartnerKey?: string };
   /** ms since the epoch; the fake's clock for timestamp checks and token expiry. */
@@ -63,6 +68,8 @@ export interface FakeShopInit {
   refreshToken?: string;
   /** Default: in 4 hours. */
   accessTokenExpiresAt?: Date;
+  /** When the seller's authorization ends. Default: in 365 days. */
+  authorizationExpiresAt?: Date;
   /** TikTok: the region Get Authorized Shops reports (US/GB: 202309 finance shapes). Default US. */
   region?: string;
 }
@@ -175,7 +182,23 @@ export interface WebhookAnswer {
   body: string;
 }
 
+/** The authorization flow's settings and knobs (oauth.ts). */
+export interface FakeOAuth {
+  serviceId: string;
+  /** TikTok's authorization page (TIKTOK_AUTHORIZE_URL) on the fake auth host. */
+  tiktokAuthorizeUrl: string;
+  /** Shopee's newer authorization page (SHOPEE_AUTHORIZE_URL). */
+  shopeeAuthorizeUrl: string;
+  /** The redirect URL registered in Partner Center (TikTok sends no redirect_uri). */
+  setTikTokRedirectUrl(url: string): void;
+  /** Who approves the next authorizations: shops, or (Shopee) a main account with its shops. */
+  approveAs(platform: FakePlatform, grant: FakeGrant): void;
+  /** Codes issued so far, and how many were exchanged. */
+  codes(): { issued: number; used: number };
+}
+
 export interface FakeMarketplace {
+  oauth: FakeOAuth;
   tiktokBaseUrl: string;
   shopeeBaseUrl: string;
   authBaseUrl: string;
@@ -237,6 +260,14 @@ export interface FakeMarketplace {
   ): { statementId: string; statementTime: number; transaction: Json }[];
   /** Shopee settlements: one escrow release per time (unix s): its list row and escrow detail. */
   seedEscrows(shopId: string, releaseTimes: readonly number[]): { row: Json; detail: Json }[];
+  /** Carrier scans of an order (or one Shopee package), oldest first; call again to advance it. */
+  addTrackingEvents(
+    platform: FakePlatform,
+    shopId: string,
+    orderId: string,
+    events: readonly FakeTrackingEvent[],
+    init?: TrackingEventsInit,
+  ): void;
   /** A Shopee push that "could not be delivered"; returns its message id. */
   addLostPush(push: LostPushInit): number;
   lostPushState(): { pending: number; confirmedUpTo: number };
@@ -305,6 +336,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     shops: { tiktok: new Map(), shopee: new Map() },
     lostPushes: [],
     confirmedUpTo: 0,
+    oauth: createOAuthState(options.tiktok?.serviceId ?? 'fake-service-id'),
   };
   const generate = createGenerator({ seed: options.seed });
   const financeRandom = seededRandom((options.seed ?? 42) + 1);
@@ -366,7 +398,8 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
       json,
     };
     const router = routers[host];
-    const route = router.match(request);
+    const oauthRoute = host === 'tiktok' ? undefined : matchOAuth(store, store.oauth, host, request);
+    const route = oauthRoute ? { ...oauthRoute, shopId: null, ids: [] } : router.match(request);
     const query: Record<string, string | string[]> = {};
     for (const name of new Set(url.searchParams.keys())) {
       const values = url.searchParams.getAll(name);
@@ -484,6 +517,21 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
   let closing: Promise<void> | undefined;
 
   const fake: FakeMarketplace = {
+    oauth: {
+      serviceId: store.oauth.serviceId,
+      tiktokAuthorizeUrl: `${baseUrl('tiktok-auth')}/open/authorize`,
+      shopeeAuthorizeUrl: `${baseUrl('shopee')}/auth`,
+      setTikTokRedirectUrl: (url) => {
+        store.oauth.tiktokRedirectUrl = url;
+      },
+      approveAs: (platform, grant) => {
+        store.oauth.approver[platform] = { ...grant, shopIds: [...grant.shopIds] };
+      },
+      codes: () => {
+        const all = [...store.oauth.codes.values()];
+        return { issued: all.length, used: all.filter((c) => c.used).length };
+      },
+    },
     tiktokBaseUrl: baseUrl('tiktok'),
     shopeeBaseUrl: baseUrl('shopee'),
     authBaseUrl: baseUrl('tiktok-auth'),
@@ -509,6 +557,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
         accessToken: init.accessToken ?? randomToken(platform === 'tiktok' ? 'TTP_' : 'SPA'),
         refreshToken: init.refreshToken ?? randomToken(platform === 'tiktok' ? 'TTR_' : 'SPR'),
         accessTokenExpiresAt: init.accessTokenExpiresAt?.getTime() ?? store.now() + 4 * 3600 * 1000,
+        authorizationExpiresAt: init.authorizationExpiresAt?.getTime() ?? store.now() + 365 * 86_400_000,
         orders: new Map(),
         returns: new Map(),
         products: new Map(),
@@ -518,6 +567,7 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
         statements: new Map(),
         escrows: new Map(),
         escrowDetails: new Map(),
+        shipments: new Map(),
       };
       store.shops[platform].set(shopId, shop);
       return info(shop);
@@ -566,6 +616,8 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     seedStatements: (shopId, times, perStatement) =>
       seedTikTokStatements(shopState('tiktok', shopId), financeIds, times, perStatement),
     seedEscrows: (shopId, times) => seedShopeeEscrows(shopState('shopee', shopId), financeIds, times),
+    addTrackingEvents: (platform, shopId, orderId, events, init) =>
+      addTrackingEvents(shopState(platform, shopId), orderId, events, init),
 
     addLostPush(push) {
       const messageId = nextMessageId++;

@@ -20,6 +20,7 @@ import {
   type Router,
 } from './state.js';
 import { matchShopeeFinance } from './shopee-finance.js';
+import { shopeeTrackingInfo } from './tracking.js';
 
 export const SHOPEE_ENDPOINTS = {
   orderDetail: '/api/v2/order/get_order_detail',
@@ -30,9 +31,11 @@ export const SHOPEE_ENDPOINTS = {
   itemList: '/api/v2/product/get_item_list',
   modelList: '/api/v2/product/get_model_list',
   trackingNumber: '/api/v2/logistics/get_tracking_number',
+  trackingInfo: '/api/v2/logistics/get_tracking_info',
   lostPush: '/api/v2/push/get_lost_push_message',
   confirmLostPush: '/api/v2/push/confirm_consumed_lost_push_message',
   tokenRefresh: '/api/v2/auth/access_token/get',
+  shopInfo: '/api/v2/shop/get_shop_info',
 } as const;
 
 const MAX_DETAIL_IDS = 50;
@@ -233,8 +236,10 @@ export function createShopeeRouter(store: FakeStore): Router {
             const cursor = query.get('cursor') ?? '';
             const offset = cursor === '' ? 0 : Number(cursor);
             if (!Number.isInteger(offset) || offset < 0) return param('Invalid cursor');
+            const status = query.get('order_status');
             const orders = [...shop.orders.values()]
               .filter((order) => within(order[field], window.from, window.to))
+              .filter((order) => !status || order.order_status === status)
               .sort(
                 (a, b) =>
                   unixSeconds(a[field]) - unixSeconds(b[field]) ||
@@ -269,6 +274,18 @@ export function createShopeeRouter(store: FakeStore): Router {
               first_mile_tracking_number: '',
               last_mile_tracking_number: '',
             });
+          }),
+        );
+      }
+
+      case `GET ${SHOPEE_ENDPOINTS.trackingInfo}`: {
+        const orderSn = query.get('order_sn') ?? '';
+        return route(
+          SHOPEE_ENDPOINTS.trackingInfo,
+          [orderSn],
+          withShop(request, (shop) => {
+            const answer = shopeeTrackingInfo(shop, orderSn, query.get('package_number'));
+            return 'ok' in answer ? ok(answer.ok) : shopeeError(400, answer.error, answer.message);
           }),
         );
       }
@@ -383,6 +400,30 @@ export function createShopeeRouter(store: FakeStore): Router {
           }),
         );
       }
+
+      case `GET ${SHOPEE_ENDPOINTS.shopInfo}`:
+        // Fields at the top level, no `response` wrapper (v2.shop.get_shop_info sample).
+        return route(
+          SHOPEE_ENDPOINTS.shopInfo,
+          [],
+          withShop(request, (shop) => ({
+            status: 200,
+            body: {
+              error: '',
+              message: '',
+              request_id: requestId(),
+              shop_name: shop.name,
+              region: 'VN',
+              status: 'NORMAL',
+              is_cb: false,
+              is_sip: false,
+              merchant_id: null,
+              auth_time: Math.floor(store.now() / 1000),
+              expire_time: Math.floor(shop.authorizationExpiresAt / 1000),
+            },
+            errorCode: null,
+          })),
+        );
 
       case `GET ${SHOPEE_ENDPOINTS.lostPush}`:
         return route(

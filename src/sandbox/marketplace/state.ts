@@ -4,6 +4,9 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
+import type { FakeShipments } from './tracking.js';
+import type { FakeOAuthState } from './oauth.js';
+
 export type FakePlatform = 'tiktok' | 'shopee';
 export type Json = Record<string, unknown>;
 
@@ -17,6 +20,8 @@ export interface FakeShopState {
   refreshToken: string;
   /** unix ms */
   accessTokenExpiresAt: number;
+  /** unix ms: when the seller's authorization ends (Shopee get_shop_info.expire_time). */
+  authorizationExpiresAt: number;
   orders: Map<string, Json>;
   returns: Map<string, Json>;
   products: Map<string, Json>;
@@ -32,6 +37,8 @@ export interface FakeShopState {
   escrows: Map<string, Json>;
   /** Shopee: get_escrow_detail_batch's escrow_detail by order_sn. */
   escrowDetails: Map<string, Json>;
+  /** Carrier events per order and package (tracking.ts). */
+  shipments: FakeShipments;
 }
 
 export interface LostPush {
@@ -63,6 +70,8 @@ export interface FakeStore {
   lostPushes: LostPush[];
   /** Highest message id Shopee was told was consumed. */
   confirmedUpTo: number;
+  /** Authorization codes and who approves (oauth.ts). */
+  oauth: FakeOAuthState;
 }
 
 export interface FakeRequest {

@@ -20,6 +20,7 @@ import {
   type Router,
 } from './state.js';
 import { matchTikTokFinance } from './tiktok-finance.js';
+import { tiktokTrackingData } from './tracking.js';
 
 /** Endpoint names in the call log: the API path, with the product id as a placeholder. */
 export const TIKTOK_ENDPOINTS = {
@@ -30,6 +31,7 @@ export const TIKTOK_ENDPOINTS = {
   productSearch: '/product/202309/products/search',
   tokenRefresh: '/api/v2/token/refresh',
   authorizedShops: '/authorization/202309/shops',
+  tracking: '/fulfillment/202309/orders/{order_id}/tracking',
 } as const;
 
 /**
@@ -52,6 +54,8 @@ export const TIKTOK_CODES = {
   requestTimeout: 36009007,
   /** Get Product of an unknown id (get-product-202309). */
   productNotFound: 12019150,
+  /** The fake's own: no published code for Get Tracking of an unknown order. */
+  orderNotFound: 21011001,
 } as const;
 
 /** TikTok's messages for the 36009004 refusals the fake makes (common-errors). */
@@ -334,6 +338,20 @@ export function createTikTokRouter(store: FakeStore): Router {
       );
     }
 
+    const trackingMatch = /^\/fulfillment\/202309\/orders\/([^/]+)\/tracking$/.exec(path);
+    if (method === 'GET' && trackingMatch) {
+      const orderId = decodeURIComponent(trackingMatch[1]!);
+      return route(
+        TIKTOK_ENDPOINTS.tracking,
+        [orderId],
+        withShop(request, (s) =>
+          s.orders.has(orderId)
+            ? ok(tiktokTrackingData(s, orderId))
+            : tiktokError(TIKTOK_CODES.orderNotFound, 'The order does not exist.'),
+        ),
+      );
+    }
+
     const productMatch = /^\/product\/202309\/products\/([^/]+)$/.exec(path);
     if (method === 'GET' && productMatch) {
       const productId = decodeURIComponent(productMatch[1]!);
@@ -394,7 +412,9 @@ export function createTikTokAuthRouter(store: FakeStore): Router {
     match(request) {
       if (request.method !== 'GET' || request.path !== TIKTOK_ENDPOINTS.tokenRefresh) return undefined;
       const refreshToken = request.query.get('refresh_token');
-      const shop = [...store.shops.tiktok.values()].find((s) => s.refreshToken === refreshToken);
+      // One grant's shops share the pair (issue 13): a refresh renews all of them.
+      const granted = [...store.shops.tiktok.values()].filter((s) => s.refreshToken === refreshToken);
+      const shop = granted[0];
       return {
         platform: 'tiktok',
         endpoint: TIKTOK_ENDPOINTS.tokenRefresh,
@@ -410,9 +430,13 @@ export function createTikTokAuthRouter(store: FakeStore): Router {
           }
           if (!shop) return tiktokError(TIKTOK_CODES.invalidRefreshToken, 'Invalid refresh_token');
           const nowSeconds = Math.floor(store.now() / 1000);
-          shop.accessToken = randomToken('TTP_');
-          shop.refreshToken = randomToken('TTR_');
-          shop.accessTokenExpiresAt = (nowSeconds + settings.accessTokenTtlSeconds) * 1000;
+          const accessToken = randomToken('TTP_');
+          const renewed = randomToken('TTR_');
+          for (const each of granted) {
+            each.accessToken = accessToken;
+            each.refreshToken = renewed;
+            each.accessTokenExpiresAt = (nowSeconds + settings.accessTokenTtlSeconds) * 1000;
+          }
           return ok({
             access_token: shop.accessToken,
             access_token_expire_in: nowSeconds + settings.accessTokenTtlSeconds,

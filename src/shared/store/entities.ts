@@ -1,5 +1,6 @@
 /**
- * The only writer of `orders`, `returns` and `products`.
+ * The only writer of the entity collections (`orders`, `returns`, `products`, `settlements`,
+ * `tracking`: KIND_STORAGE).
  *
  * Two operations: which stored versions exist for a set of ids (one query), and a
  * version-guarded unordered bulk upsert (one round trip; two when upserts collided).
@@ -50,6 +51,16 @@ const TRANSIENT_WRITE_ERRORS: ReadonlySet<number> = new Set([
 /** Per document: written, or left alone (the stored version wins), or refused by MongoDB. */
 export type WriteOutcome = 'inserted' | 'updated' | 'unchanged' | { failed: AppError };
 
+/**
+ * What is stored of one entity id. A kind may keep several documents per id (tracking: one per
+ * package of an order): the entity is as old as its oldest document and final only when all are.
+ */
+export interface StoredEntity {
+  version: number;
+  /** Every document has the kind's finalField set (KIND_STORAGE); false for kinds without one. */
+  final: boolean;
+}
+
 export interface EntityStore {
   /** Stored `version` per entity id, for the ids that exist (one `$in` query with a projection). */
   findVersions(
@@ -58,6 +69,13 @@ export interface EntityStore {
     kind: DetailKind,
     ids: readonly string[],
   ): Promise<Map<string, number>>;
+  /** findVersions with finality (the same one query): what the worker decides to fetch from. */
+  findStored(
+    platform: Platform,
+    shopId: string,
+    kind: DetailKind,
+    ids: readonly string[],
+  ): Promise<Map<string, StoredEntity>>;
   /**
    * Upserts documents of one kind in one unordered bulkWrite (and a second one for upserts that
    * collided on the unique index). Returns one outcome per document, in input order: a document
@@ -73,26 +91,41 @@ export function entityIdOf(kind: DetailKind, document: EntityDocument): string {
 }
 
 export function createEntityStore({ db }: { db: Db }): EntityStore {
+  const findStored: EntityStore['findStored'] = async (platform, shopId, kind, ids) => {
+    const { idField, finalField } = KIND_STORAGE[kind];
+    const stored = new Map<string, StoredEntity>();
+    if (ids.length === 0) return stored;
+    const projection: Document = { _id: 0, [idField]: 1, version: 1 };
+    if (finalField) projection[finalField] = 1;
+    const found = await mongoCall(() =>
+      db
+        .collection(COLLECTION_OF_KIND[kind])
+        .find({ platform, shop_id: shopId, [idField]: { $in: [...ids] } }, { projection })
+        .toArray(),
+    );
+    for (const doc of found) {
+      const id = doc[idField] as unknown;
+      if (typeof id !== 'string') continue;
+      const version = typeof doc.version === 'number' ? doc.version : 0;
+      const final = finalField !== undefined && doc[finalField] === true;
+      const previous = stored.get(id);
+      stored.set(
+        id,
+        previous
+          ? { version: Math.min(previous.version, version), final: previous.final && final }
+          : { version, final },
+      );
+    }
+    return stored;
+  };
+
   return {
     async findVersions(platform, shopId, kind, ids) {
-      const idField = ENTITY_ID_FIELD[kind];
-      const versions = new Map<string, number>();
-      if (ids.length === 0) return versions;
-      const found = await mongoCall(() =>
-        db
-          .collection(COLLECTION_OF_KIND[kind])
-          .find(
-            { platform, shop_id: shopId, [idField]: { $in: [...ids] } },
-            { projection: { _id: 0, [idField]: 1, version: 1 } },
-          )
-          .toArray(),
-      );
-      for (const doc of found) {
-        const id = doc[idField] as unknown;
-        if (typeof id === 'string') versions.set(id, typeof doc.version === 'number' ? doc.version : 0);
-      }
-      return versions;
+      const stored = await findStored(platform, shopId, kind, ids);
+      return new Map([...stored].map(([id, entity]) => [id, entity.version]));
     },
+
+    findStored,
 
     async upsertMany(kind, documents) {
       const collection = db.collection(COLLECTION_OF_KIND[kind]);

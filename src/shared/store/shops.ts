@@ -35,6 +35,8 @@ export interface ShopInput {
   access_token_expires_at?: Date | null;
   shop_cipher?: string | null;
   name?: string | null;
+  /** When the seller's authorization ends (issue 13). */
+  authorization_expires_at?: Date | null;
   /** Defaults to `active`: adding credentials (re)authorizes a shop. */
   status?: ShopStatus;
 }
@@ -49,6 +51,8 @@ export interface PublicShop {
   has_access_token: boolean;
   has_refresh_token: boolean;
   access_token_expires_at: Date | null;
+  /** When the seller's authorization ends; absent when unknown (shops added with pasted tokens). */
+  authorization_expires_at?: Date;
   created_at: Date;
   updated_at: Date;
 }
@@ -112,10 +116,16 @@ const storedShopSchema = z.object({
   access_token_expires_at: z.date().nullish(),
   shop_cipher: z.string().nullish(),
   name: z.string().nullish(),
+  authorization_expires_at: z.date().nullish(),
   created_at: z.date(),
   updated_at: z.date(),
 });
 type StoredShop = z.infer<typeof storedShopSchema>;
+
+/** The field only when known, so shops without one read as before (absent, not null). */
+function authorizationEnd(value: Date | null | undefined): { authorization_expires_at?: Date } {
+  return value ? { authorization_expires_at: value } : {};
+}
 
 export function toPublicShop(shop: Shop): PublicShop {
   return {
@@ -127,6 +137,7 @@ export function toPublicShop(shop: Shop): PublicShop {
     has_access_token: shop.access_token !== '',
     has_refresh_token: shop.refresh_token !== null && shop.refresh_token !== '',
     access_token_expires_at: shop.access_token_expires_at,
+    ...authorizationEnd(shop.authorization_expires_at),
     created_at: shop.created_at,
     updated_at: shop.updated_at,
   };
@@ -177,6 +188,7 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       access_token_expires_at: stored.access_token_expires_at ?? null,
       shop_cipher: stored.shop_cipher ?? null,
       name: stored.name ?? null,
+      ...authorizationEnd(stored.authorization_expires_at),
       created_at: stored.created_at,
       updated_at: stored.updated_at,
     };
@@ -192,6 +204,7 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       has_access_token: stored.access_token !== '',
       has_refresh_token: stored.refresh_token != null && stored.refresh_token !== '',
       access_token_expires_at: stored.access_token_expires_at ?? null,
+      ...authorizationEnd(stored.authorization_expires_at),
       created_at: stored.created_at,
       updated_at: stored.updated_at,
     };
@@ -242,6 +255,7 @@ export function createShopStore(options: CreateShopStoreOptions): ShopStore {
       access_token_expires_at: input.access_token_expires_at,
       shop_cipher: input.shop_cipher,
       name: input.name,
+      authorization_expires_at: input.authorization_expires_at,
     };
     for (const [field, value] of Object.entries(optional)) {
       if (value === undefined) onInsert[field] = null;
