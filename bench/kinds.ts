@@ -4,14 +4,14 @@
  * For every kind of DETAIL_KINDS, in order: seed BENCH_KIND_OBJECTS objects per shop (one TikTok
  * and one Shopee shop) where the fake has a seeder for it, run `reconcile run --kind <kind>` over
  * one day (the same scheduler path as the CLI, so a kind's own lister is used), let the worker
- * drain it, and count what that took; then run it again, which must fetch and write nothing.
+ * drain it, and count what that took; then run it again over the unchanged fake.
  * Kinds without a seeder are still run and counted (whatever the fake holds for them, e.g. the
  * tracking of the orders seeded before): adding a kind to the fake adds one SEEDERS line here.
  *
- * Calls are counted at the fake (it records every request); MongoDB round trips by a
- * command-monitoring listener on the runtime's MongoClient, split into "on the kind's
- * collection" (lookups of stored versions, the bulk writes) and everything else of the run
- * (sync_runs, checkpoints, shops).
+ * Calls are counted at the fake (it records every request), by endpoint; MongoDB round trips by
+ * a command-monitoring listener on the runtime's MongoClient, by target collection (the kind's own:
+ * lookups of stored versions and bulk writes; the rest: sync_runs, checkpoints, shops, and what
+ * follow-ups write, e.g. the tracking an order on its way brings).
  */
 import type { CommandStartedEvent } from 'mongodb';
 
@@ -54,10 +54,10 @@ export interface KindMeasure {
   stored: number;
   seconds: number;
   calls: Record<string, number>;
-  mongoOnCollection: number;
-  mongoOther: number;
+  /** MongoDB commands by target collection. */
+  mongo: Record<string, number>;
   /** The same run again: what reconciling unchanged data costs. */
-  again: { calls: number; mongoOnCollection: number; mongoOther: number; written: number };
+  again: { calls: number; mongo: Record<string, number>; written: number };
 }
 
 export interface KindBenchDeps {
@@ -79,15 +79,7 @@ function mongoCounter(runtime: Runtime) {
   runtime.mongo.client.on('commandStarted', listener);
   return {
     reset: () => byCollection.clear(),
-    split(collection: string) {
-      let on = 0;
-      let other = 0;
-      for (const [key, count] of byCollection) {
-        if (key === collection) on += count;
-        else other += count;
-      }
-      return { on, other };
-    },
+    snapshot: () => Object.fromEntries(byCollection),
     detach: () => runtime.mongo.client.off('commandStarted', listener),
   };
 }
@@ -99,7 +91,6 @@ async function runKind(
   kind: DetailKind,
   mongo: ReturnType<typeof mongoCounter>,
 ) {
-  const collection = KIND_STORAGE[kind].collection;
   const changesBefore = await deps.runtime.redis.xlen(deps.runtime.config.changesStreamKey);
   deps.fake.calls.reset();
   mongo.reset();
@@ -111,14 +102,12 @@ async function runKind(
   });
   if (!result.ran) throw new Error(`bench: reconcile did not run: ${result.reason}`);
   await deps.drained();
-  const { on, other } = mongo.split(collection);
   return {
     listed: result.summary.listed,
     seconds: (Date.now() - started) / 1000,
     calls: deps.fake.calls.byEndpoint(),
     totalCalls: deps.fake.calls.count(),
-    mongoOnCollection: on,
-    mongoOther: other,
+    mongo: mongo.snapshot(),
     written: (await deps.runtime.redis.xlen(deps.runtime.config.changesStreamKey)) - changesBefore,
   };
 }
@@ -150,14 +139,8 @@ export async function measureKinds(deps: KindBenchDeps): Promise<KindMeasure[]> 
         stored,
         seconds: first.seconds,
         calls: first.calls,
-        mongoOnCollection: first.mongoOnCollection,
-        mongoOther: first.mongoOther,
-        again: {
-          calls: again.totalCalls,
-          mongoOnCollection: again.mongoOnCollection,
-          mongoOther: again.mongoOther,
-          written: again.written,
-        },
+        mongo: first.mongo,
+        again: { calls: again.totalCalls, mongo: again.mongo, written: again.written },
       });
     }
   } finally {
@@ -166,20 +149,29 @@ export async function measureKinds(deps: KindBenchDeps): Promise<KindMeasure[]> 
   return measures;
 }
 
-/** The phase's report lines: one block per kind. */
+const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+/** "a 3, b 1", keys sorted. */
+const breakdown = (counts: Record<string, number>) =>
+  Object.entries(counts)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, count]) => `${key} ${count}`)
+    .join(', ');
+
+/**
+ * The phase's report lines: one block per kind. A phase counts everything its run caused,
+ * follow-ups included (an order on its way brings its tracking), by endpoint and by collection.
+ */
 export function formatKindMeasures(measures: readonly KindMeasure[]): string[] {
   const lines: string[] = [];
   for (const m of measures) {
-    const total = Object.values(m.calls).reduce((a, b) => a + b, 0);
-    const endpoints = Object.entries(m.calls)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([endpoint, count]) => `${endpoint} ${count}`)
-      .join(', ');
+    const onOwn = m.mongo[KIND_STORAGE[m.kind].collection] ?? 0;
+    const againOwn = m.again.mongo[KIND_STORAGE[m.kind].collection] ?? 0;
     lines.push(
       `  ${m.kind.padEnd(10)} seeded ${m.seeded}, listed ${m.listed}, stored ${m.stored} in ${m.seconds.toFixed(1)} s`,
-      `    marketplace calls ${total}${endpoints ? ` (${endpoints})` : ''}`,
-      `    mongo round trips ${m.mongoOnCollection + m.mongoOther} (${m.mongoOnCollection} on ${KIND_STORAGE[m.kind].collection}, ${m.mongoOther} reconcile bookkeeping)`,
-      `    again, unchanged: ${m.again.calls} calls, ${m.again.mongoOnCollection + m.again.mongoOther} round trips (${m.again.mongoOnCollection} on ${KIND_STORAGE[m.kind].collection}), ${m.again.written} writes`,
+      `    marketplace calls ${sum(m.calls)} (${breakdown(m.calls)})`,
+      `    mongo round trips ${sum(m.mongo)}, ${onOwn} on ${KIND_STORAGE[m.kind].collection} (${breakdown(m.mongo)})`,
+      `    again, unchanged: ${m.again.calls} calls, ${sum(m.again.mongo)} round trips (${againOwn} on ${KIND_STORAGE[m.kind].collection}), ${m.again.written} writes`,
     );
   }
   return lines;
