@@ -7,6 +7,10 @@
  * one-call-per-event baseline, MongoDB round trips, and the worker's peak RSS.
  * Phase 2: a BENCH_BACKLOG-entry backlog (default 200,000) about orders already stored, to show
  * that memory is bounded by BATCH_SIZE, not by the backlog.
+ * Phase 3: per kind (every kind of the kind table), BENCH_KIND_OBJECTS objects (default 200) per
+ * shop for one TikTok and one Shopee shop, listed by `reconcile run --kind` and drained: the
+ * marketplace calls and MongoDB round trips each kind costs, and what a rerun costs (bench/kinds.ts).
+ * BENCH_PHASES (default "1,2,3") picks the phases; `--help` prints these variables.
  *
  * Redis and MongoDB are chosen as the tests choose them (test/support/services.ts); the MongoDB
  * backend used is printed, because the emulator is far slower than a real mongod.
@@ -22,11 +26,24 @@ import { encodeStreamEntry, type StreamEvent } from '../src/shared/stream.js';
 import { FAKE_ENDPOINTS, startFakeMarketplace, type Json } from '../src/sandbox/marketplace/index.js';
 import { fakeMarketplaceEnv, orderEvent } from '../test/support/pipeline.js';
 import { provideServices } from '../test/support/services.js';
+import { formatKindMeasures, measureKinds } from './kinds.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 200_000);
 const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 100);
+const KIND_OBJECTS = Number(process.env.BENCH_KIND_OBJECTS ?? 200);
+const PHASES = new Set((process.env.BENCH_PHASES ?? '1,2,3').split(',').map((p) => p.trim()));
 const SHOPS = 4;
+
+const HELP = `npm run bench:consumer [-- --help]
+
+Environment:
+  BENCH_EVENTS        phase 1 entries (default 20000)
+  BENCH_LATENCY_MS    phase 1 marketplace latency (default 100)
+  BENCH_BACKLOG       phase 2 backlog (default 200000; a tenth of it first)
+  BENCH_KIND_OBJECTS  phase 3 objects per kind and shop (default 200)
+  BENCH_PHASES        phases to run, e.g. "3" (default "1,2,3")
+`;
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
@@ -102,6 +119,7 @@ async function main(): Promise<void> {
     CHANGES_STREAM_KEY: `${id}:changes`,
     CONSUMER_GROUP: `${id}:workers`,
     TIKTOK_RATE_LIMIT_PER_MINUTE: '1000000',
+    SHOPEE_RATE_LIMIT_PER_MINUTE: '1000000',
     LOG_LEVEL: 'warn',
   });
   const logger = createLogger({ level: 'warn', pretty: false, stderr: true });
@@ -117,7 +135,29 @@ async function main(): Promise<void> {
   );
   out();
 
+  let worker: ReturnType<typeof buildWorker> | undefined;
+  /** The one worker of the run, started by the first phase that needs it. */
+  const startWorker = () => {
+    if (worker) return;
+    worker = buildWorker(runtime, { blockMs: 200 });
+    void worker.run();
+  };
   try {
+    if (PHASES.has('1')) await phase1();
+    if (PHASES.has('2')) await phase2();
+    if (PHASES.has('3')) await phase3();
+  } finally {
+    await worker?.close(10_000);
+    await runtime.mongo.db.dropDatabase().catch(() => undefined);
+    await runtime.redis
+      .del(config.streamKey, config.changesStreamKey, config.deadLetterStreamKey)
+      .catch(() => 0);
+    await runtime.close();
+    await fake.close();
+    await Promise.all([redis.stop(), mongo.stop()]);
+  }
+
+  async function phase1(): Promise<void> {
     // Phase 1: EVENTS entries, each order twice, shops interleaved.
     const perShop = Math.ceil(EVENTS / 2 / SHOPS);
     const events: StreamEvent[] = [];
@@ -134,12 +174,11 @@ async function main(): Promise<void> {
     fake.calls.reset();
     mongoCommands = 0;
 
-    const worker = buildWorker(runtime, { blockMs: 200 });
     collectGarbage();
     const baseline = process.memoryUsage().rss;
     const started = Date.now();
     const { peak } = await peakRss(async () => {
-      void worker.run();
+      startWorker();
       await drained(runtime);
     });
     const seconds = (Date.now() - started) / 1000;
@@ -157,8 +196,11 @@ async function main(): Promise<void> {
       `  peak RSS          ${mb(peak)} (baseline ${mb(baseline)} incl. the in-process fake marketplace; +${mb(peak - baseline)})`,
     );
     out();
+  }
 
+  async function phase2(): Promise<void> {
     // Phase 2: a large backlog about 100 orders that are already stored: no fetch, no write.
+    startWorker();
     const { shopId } = fake.addShop('tiktok');
     const shop = fake.toShop('tiktok', shopId);
     await runtime.shops.upsert({ ...shop, platform: 'tiktok', shop_id: shopId });
@@ -191,21 +233,39 @@ async function main(): Promise<void> {
         out(`  live heap after GC, max of 1 s samples: ${mb(peakLive)} (+${mb(peakLive - before.heapUsed)})`);
       }
     }
-    await worker.close(10_000);
-  } finally {
-    await runtime.mongo.db.dropDatabase().catch(() => undefined);
-    await runtime.redis
-      .del(config.streamKey, config.changesStreamKey, config.deadLetterStreamKey)
-      .catch(() => 0);
-    await runtime.close();
-    await fake.close();
-    await Promise.all([redis.stop(), mongo.stop()]);
+    out();
+  }
+
+  async function phase3(): Promise<void> {
+    // Phase 3: calls and round trips per kind, through reconcile and the worker.
+    startWorker();
+    fake.knobs.setLatency(0);
+    const shops = [];
+    for (const platform of ['tiktok', 'shopee'] as const) {
+      const { shopId } = fake.addShop(platform);
+      const shop = fake.toShop(platform, shopId);
+      await runtime.shops.upsert({ ...shop, platform, shop_id: shopId });
+      shops.push({ platform, shopId });
+    }
+    const measures = await measureKinds({
+      runtime,
+      fake,
+      shops,
+      objectsPerShop: KIND_OBJECTS,
+      drained: () => drained(runtime),
+    });
+    out(
+      `phase 3: per kind, ${KIND_OBJECTS} objects per shop (1 TikTok + 1 Shopee shop), reconcile --kind, one day`,
+    );
+    for (const line of formatKindMeasures(measures)) out(line);
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exitCode = 1;
-});
+if (process.argv.includes('--help')) process.stdout.write(HELP);
+else
+  main().catch((error: unknown) => {
+    process.stderr.write(
+      `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  });

@@ -48,7 +48,8 @@ export function dispatchKinds(
 export interface WebhookKindClient {
   getOrders(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
   getReturns(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
-  getProducts(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
+  /** `hints`: the stream payloads by id (TikTok: the search object of a deleted product). */
+  getProducts(shop: Shop, ids: readonly string[], hints?: ReadonlyMap<string, string>): Promise<DetailResult>;
   listUpdated(shop: Shop, kind: WebhookKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
 }
 
@@ -57,15 +58,15 @@ export function webhookKinds(
   client: WebhookKindClient,
   map: (kind: WebhookKind, shop: Shop, raw: unknown, context: MappingContext) => EntityDocument,
 ): Pick<Required<KindTable>, WebhookKind> {
-  const entry = (kind: WebhookKind, fetch: WebhookKindClient['getOrders']): KindAdapter => ({
-    getDetails: (shop, ids) => fetch(shop, ids),
+  const entry = (kind: WebhookKind, fetch: WebhookKindClient['getProducts']): KindAdapter => ({
+    getDetails: (shop, ids, hints) => fetch(shop, ids, hints),
     listUpdated: (shop, from, to) => client.listUpdated(shop, kind, from, to),
     toDocument: (shop, raw, context) => map(kind, shop, raw, context),
   });
   return {
     order: entry('order', (shop, ids) => client.getOrders(shop, ids)),
     return: entry('return', (shop, ids) => client.getReturns(shop, ids)),
-    product: entry('product', (shop, ids) => client.getProducts(shop, ids)),
+    product: entry('product', (shop, ids, hints) => client.getProducts(shop, ids, hints)),
   };
 }
 

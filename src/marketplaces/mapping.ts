@@ -94,3 +94,28 @@ export function baseDocument(
     raw,
   };
 }
+
+/** The logical-delete fields of a product (ProductDocument.is_deleted, deleted_at). */
+export interface LogicalDelete {
+  is_deleted: boolean;
+  deleted_at: string | null;
+}
+
+/**
+ * A product is deleted while its status is one of `deletedStatuses`; `deleted_at` is the
+ * deleted version's update_time (ISO), as the marketplaces send no deletion time of their own.
+ * Pure: a later status outside the set maps back to `{is_deleted: false, deleted_at: null}`.
+ */
+export function logicalDelete(
+  status: string | null,
+  deletedStatuses: ReadonlySet<string>,
+  updateTime: string | null,
+): LogicalDelete {
+  const deleted = status !== null && deletedStatuses.has(status);
+  return { is_deleted: deleted, deleted_at: deleted ? updateTime : null };
+}
+
+/** A non-negative integer count (stock); null when absent or not one. */
+export function readCount(value: unknown): number | null {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : null;
+}

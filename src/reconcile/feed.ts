@@ -11,7 +11,7 @@ import { encodeStreamEntry, type StreamEvent } from '../shared/stream.js';
 import type { TimeWindow } from './window.js';
 
 /** What a reconcile or backfill lists per shop unless told otherwise (`reconcile run --kind`). */
-export const DEFAULT_RECONCILED_KINDS: readonly DetailKind[] = ['order', 'return'];
+export const DEFAULT_RECONCILED_KINDS: readonly DetailKind[] = ['order', 'return', 'product'];
 
 /**
  * Where the entities of a kind that the marketplace cannot list come from (e.g. the tracking of

@@ -61,11 +61,21 @@ export interface ReturnDocument extends BaseDocument {
   currency: string | null;
 }
 
+/** A TikTok SKU or a Shopee model (an item without models is its own sku, `sku_id` "0"). */
 export interface ProductSku {
   sku_id: string;
   seller_sku: string | null;
+  /** What a buyer pays now: TikTok tax_exclusive_price (else sale_price), Shopee current_price. */
   price: Decimal128 | null;
+  /** The price before discounts: TikTok list_price.amount, Shopee original_price; null when not sent. */
+  original_price: Decimal128 | null;
   currency: string | null;
+  /** Units available to sell: TikTok the sum of inventory[].quantity, Shopee total_available_stock. */
+  stock: number | null;
+  /** Units held for placed orders (Shopee total_reserved_stock); null when the platform does not say. */
+  reserved_stock: number | null;
+  /** The sku's own status (TikTok status_info.status, Shopee model_status); null when not sent. */
+  status: string | null;
 }
 
 export interface ProductDocument extends BaseDocument {
@@ -73,6 +83,14 @@ export interface ProductDocument extends BaseDocument {
   status: string | null;
   title: string | null;
   skus: ProductSku[];
+  /**
+   * A reversible logical delete (CONTRACT §5 v2): true while the marketplace holds the product as
+   * deleted or banned (TikTok DELETED/FREEZE, Shopee SELLER_DELETE/SHOPEE_DELETE/BANNED). The
+   * document is never removed; a recovered product is written with false again.
+   */
+  is_deleted: boolean;
+  /** update_time of the deleted version (when the marketplace last changed it); null when not deleted. */
+  deleted_at: IsoTimestamp | null;
 }
 
 /**

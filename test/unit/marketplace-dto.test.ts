@@ -167,10 +167,12 @@ describe('TikTok return and product', () => {
       title: 'Linen Shirt',
       is_valid: true,
     });
-    expect(document.skus.map((sku) => ({ ...sku, price: digits(sku.price) }))).toEqual([
-      { sku_id: '1729582718312445659', seller_sku: 'LS-RED-M', price: '35.97', currency: 'USD' },
-      { sku_id: '1729582718312445660', seller_sku: 'LS-RED-L', price: '0.1', currency: 'USD' },
+    const sku = { original_price: null, reserved_stock: null, status: null, currency: 'USD' };
+    expect(document.skus.map((s) => ({ ...s, price: digits(s.price) }))).toEqual([
+      { ...sku, sku_id: '1729582718312445659', seller_sku: 'LS-RED-M', price: '35.97', stock: 12 },
+      { ...sku, sku_id: '1729582718312445660', seller_sku: 'LS-RED-L', price: '0.1', stock: 0 },
     ]);
+    expect(document).toMatchObject({ is_deleted: false, deleted_at: null });
   });
 
   it('flags a product sku without any price', () => {
@@ -279,8 +281,23 @@ describe('Shopee return and items', () => {
       status: 'NORMAL',
       is_valid: true,
     });
-    expect(document.skus.map((sku) => ({ ...sku, price: digits(sku.price) }))).toEqual([
-      { sku_id: '0', seller_sku: 'STK', price: '0.1', currency: 'SGD' },
+    expect(
+      document.skus.map((sku) => ({
+        ...sku,
+        price: digits(sku.price),
+        original_price: digits(sku.original_price),
+      })),
+    ).toEqual([
+      {
+        sku_id: '0',
+        seller_sku: 'STK',
+        price: '0.1',
+        original_price: '0.1',
+        currency: 'SGD',
+        stock: null,
+        reserved_stock: null,
+        status: null,
+      },
     ]);
   });
 

@@ -26,8 +26,10 @@ import { toIsoWithOffset, unixSecondsSchema } from '../../shared/time.js';
 import {
   baseDocument,
   isRecord,
+  logicalDelete,
   read,
   readArray,
+  readCount,
   record,
   requireId,
   type Json,
@@ -110,6 +112,14 @@ export const shopeeReturnSchema = z.looseObject({
   return_solution: z.number().int().optional(),
 });
 
+/** stock_info_v2: the summary is what we store (seller_stock / shopee_stock stay in `raw`). */
+const stockInfo = z.looseObject({
+  summary_info: z.looseObject({
+    total_available_stock: z.number().int().nonnegative(),
+    total_reserved_stock: z.number().int().nonnegative().optional(),
+  }),
+});
+
 /** product/get_item_base_info, with `model` added from get_model_list for items that have models. */
 export const shopeeProductSchema = z
   .looseObject({
@@ -121,12 +131,15 @@ export const shopeeProductSchema = z
     item_sku: optionalText,
     has_model: z.boolean({ error: 'expected a boolean' }),
     price_info: z.array(priceInfo).optional(),
+    stock_info_v2: stockInfo.optional(),
     model: z
       .array(
         z.looseObject({
           model_id: numericIdSchema,
           model_sku: optionalText,
+          model_status: optionalText,
           price_info: z.array(priceInfo).min(1, 'expected at least one price'),
+          stock_info_v2: stockInfo.optional(),
         }),
       )
       .optional(),
@@ -215,41 +228,73 @@ export function mapShopeeReturn(raw: unknown, input: MapInput): ReturnDocument {
   };
 }
 
+/**
+ * item_status values that count as deleted (is_deleted). There is no "DELETED" on Shopee; a
+ * ban can be lifted, so the flag is reversible like TikTok's. UNLIST is the seller hiding the
+ * item, not a delete.
+ */
+export const SHOPEE_DELETED_ITEM_STATUSES: ReadonlySet<string> = new Set([
+  'SELLER_DELETE',
+  'SHOPEE_DELETE',
+  'BANNED',
+]);
+
+const firstPrice = (prices: unknown) => record(readArray(prices)[0]);
+
+/** One sku's price and stock fields from a `price_info[]` and a `stock_info_v2`. */
+function skuFields(prices: unknown, stock: unknown, fallbackCurrency: string | null) {
+  const price = firstPrice(prices);
+  const summary = record(record(stock).summary_info);
+  return {
+    price: read(decimalNumberSchema, price.current_price),
+    original_price: read(decimalNumberSchema, price.original_price),
+    currency: read(text.min(1), price.currency) ?? fallbackCurrency,
+    stock: readCount(summary.total_available_stock),
+    reserved_stock: readCount(summary.total_reserved_stock),
+  };
+}
+
+function shopeeSkus(item: Json): ProductSku[] {
+  const itemCurrency = read(text.min(1), firstPrice(item.price_info).currency);
+  if (item.has_model !== true) {
+    if (readArray(item.price_info).length === 0) return [];
+    // An item without models is its own single sku; Shopee orders name it model_id 0.
+    return [
+      {
+        sku_id: '0',
+        seller_sku: read(text, item.item_sku),
+        ...skuFields(item.price_info, item.stock_info_v2, itemCurrency),
+        status: null,
+      },
+    ];
+  }
+  const skus: ProductSku[] = [];
+  for (const value of readArray(item.model)) {
+    const model = record(value);
+    const modelId = read(numericIdSchema, model.model_id);
+    if (modelId === null) continue; // reported by the schema; a sku without an id cannot be keyed
+    skus.push({
+      sku_id: modelId,
+      seller_sku: read(text, model.model_sku),
+      ...skuFields(model.price_info, model.stock_info_v2, itemCurrency),
+      status: read(text, model.model_status),
+    });
+  }
+  return skus;
+}
+
 export function mapShopeeProduct(raw: unknown, input: MapInput): ProductDocument {
   const itemId = requireId(PLATFORM, 'product', 'item_id', numericIdSchema, raw);
   const item = record(raw);
-  const firstPrice = (prices: unknown) => record(readArray(prices)[0]);
-  const itemPrice = firstPrice(item.price_info);
-  const itemCurrency = read(text.min(1), itemPrice.currency);
-  const skus: ProductSku[] = [];
-  if (item.has_model === true) {
-    for (const value of readArray(item.model)) {
-      const model = record(value);
-      const modelId = read(numericIdSchema, model.model_id);
-      if (modelId === null) continue; // reported by the schema; a sku without an id cannot be keyed
-      const price = firstPrice(model.price_info);
-      skus.push({
-        sku_id: modelId,
-        seller_sku: read(text, model.model_sku),
-        price: read(decimalNumberSchema, price.current_price),
-        currency: read(text.min(1), price.currency) ?? itemCurrency,
-      });
-    }
-  } else if (Object.keys(itemPrice).length > 0) {
-    // An item without models is its own single sku; Shopee orders name it model_id 0.
-    skus.push({
-      sku_id: '0',
-      seller_sku: read(text, item.item_sku),
-      price: read(decimalNumberSchema, itemPrice.current_price),
-      currency: itemCurrency,
-    });
-  }
+  const document = base(input, itemId, item, shopeeProductSchema.safeParse(item).error);
+  const status = read(text, item.item_status);
   return {
-    ...base(input, itemId, item, shopeeProductSchema.safeParse(item).error),
+    ...document,
     product_id: itemId,
-    status: read(text, item.item_status),
+    status,
     title: read(text, item.item_name),
-    skus,
+    skus: shopeeSkus(item),
+    ...logicalDelete(status, SHOPEE_DELETED_ITEM_STATUSES, document.update_time),
   };
 }
 

@@ -26,7 +26,7 @@ import {
 } from '../http.js';
 import { createTokenManager, type TokenManager } from '../tokens.js';
 import type { DetailResult, ListedEntity, Shop, ShopTokens, WebhookKind } from '../types.js';
-import { tiktokListedEntity, TIKTOK_ID_FIELD } from './dto.js';
+import { TIKTOK_DELETED_PRODUCT_STATUSES, tiktokListedEntity, TIKTOK_ID_FIELD } from './dto.js';
 import {
   TIKTOK_GRANT_TYPE,
   TIKTOK_TOKEN_GET_PATH,
@@ -95,6 +95,18 @@ export function tiktokPageSize(kind: WebhookKind, wanted: number): number {
   const { min, max } = TIKTOK_PAGE_SIZES[kind];
   return Math.max(min, Math.min(max, wanted));
 }
+/**
+ * The product searches of one listing: the default status (ALL) and, on their own, the statuses
+ * of deleted products (MARKETPLACES-MORE.md §4: `status` DELETED works as a filter; whether ALL
+ * includes DELETED or FREEZE is not documented, so both are asked for, and an id listed twice is
+ * enqueued once). Get Product does not answer DELETED or FREEZE products: their listed object
+ * travels in the stream entry's payload for getProducts to fall back on.
+ */
+export const TIKTOK_PRODUCT_SEARCH_STATUSES: readonly (string | undefined)[] = [
+  undefined,
+  ...TIKTOK_DELETED_PRODUCT_STATUSES,
+];
+
 /** A by-id returns search fits one page; a second is read only in case the marketplace splits it. */
 const MAX_RETURN_FILTER_PAGES = 2;
 
@@ -254,7 +266,11 @@ export interface TikTokClient {
   /** Details by id; a failed call fails only the ids it asked for (see DetailResult). Never rejects. */
   getOrders(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
   getReturns(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
-  getProducts(shop: Shop, ids: readonly string[]): Promise<DetailResult>;
+  /**
+   * `hints`: stream payloads by id. A product Get Product does not answer (DELETED, FREEZE) is
+   * taken from its listed search object there, when one is.
+   */
+  getProducts(shop: Shop, ids: readonly string[], hints?: ReadonlyMap<string, string>): Promise<DetailResult>;
   /** Pages of entities with update_time in [from, to). */
   listUpdated(shop: Shop, kind: WebhookKind, from: Date, to: Date): AsyncIterable<ListedEntity[]>;
   /** Calls the refresh endpoint (the TokenManager decides when). */
@@ -509,15 +525,59 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     return found;
   }
 
-  /** One call per product (202309 has no batch product detail); [] when it does not exist. */
-  async function productById(shop: Shop, id: string): Promise<unknown[]> {
+  /**
+   * One call per product (202309 has no batch product detail). Not found: the product may be
+   * deleted or frozen, which Get Product does not answer — its listed object when the hint is
+   * one, else (a webhook) a search of those statuses at the webhook's update_time; else [] (it
+   * does not exist).
+   */
+  async function productById(shop: Shop, id: string, hint: string | undefined): Promise<unknown[]> {
     try {
       const response = await call(shop, 'get_product', 'GET', TIKTOK_PATHS.productDetail(id));
       return [parse(productSchema, response, 'get_product').data];
     } catch (error) {
       if (!isNotFound(error)) throw error;
+      const deleted = deletedListedProduct(id, hint) ?? (await deletedAtWebhookTime(shop, id, hint));
+      if (deleted) return [deleted];
       log.debug({ shop_id: shop.shop_id, product_id: id }, 'product not found');
       return [];
+    }
+  }
+
+  /**
+   * A product a webhook announced but Get Product does not answer, looked up among DELETED and
+   * FREEZE products updated at the webhook's update_time (one search per status, stopping at the
+   * first that holds it): the webhook path stores deletions as reconcile does.
+   */
+  async function deletedAtWebhookTime(shop: Shop, id: string, hint: string | undefined) {
+    const version = webhookUpdateTime(hint);
+    if (version === undefined) return undefined;
+    const pageSize = TIKTOK_PAGE_SIZES.product.max;
+    for (const status of TIKTOK_DELETED_PRODUCT_STATUSES) {
+      const filters = { update_time_ge: version, update_time_le: version, status };
+      const { items } = await search(shop, 'product', filters, pageSize, '');
+      const found = items.find((item) => (item as Record<string, unknown> | null)?.id === id);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** The listing's pages of products over every search status, each id once. */
+  async function* listProducts(shop: Shop, body: Record<string, number>): AsyncGenerator<ListedEntity[]> {
+    const pageSize = TIKTOK_PAGE_SIZES.product.max;
+    const seen = new Set<string>();
+    for (const status of TIKTOK_PRODUCT_SEARCH_STATUSES) {
+      const filters = status === undefined ? body : { ...body, status };
+      for await (const items of pages((token) => search(shop, 'product', filters, pageSize, token))) {
+        const listed: ListedEntity[] = [];
+        for (const item of items) {
+          const entity = listedProduct(item);
+          if (!entity) log.warn({ shop_id: shop.shop_id, kind: 'product' }, 'listed product skipped');
+          else if (!seen.has(entity.id)) listed.push(entity);
+          if (entity) seen.add(entity.id);
+        }
+        yield listed;
+      }
     }
   }
 
@@ -534,17 +594,21 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     getReturns: (shop, ids) =>
       settleDetails(chunksOf(ids), concurrency, asIds, (batch) => returnsByIds(shop, batch)),
 
-    getProducts: (shop, ids) =>
+    getProducts: (shop, ids, hints) =>
       settleDetails(
         unique(ids),
         concurrency,
         (id) => [id],
-        (id) => productById(shop, id),
+        (id) => productById(shop, id, hints?.get(id)),
       ),
 
     async *listUpdated(shop, kind, from, to) {
       const body = SEARCHES[kind].window(toUnixSeconds(from), Math.ceil(to.getTime() / 1000));
       if (!body) return;
+      if (kind === 'product') {
+        yield* listProducts(shop, body);
+        return;
+      }
       const pageSize = TIKTOK_PAGE_SIZES[kind].max;
       for await (const items of pages((token) => search(shop, kind, body, pageSize, token))) {
         const listed: ListedEntity[] = [];
@@ -565,6 +629,49 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
 
     close: () => http.close(),
   };
+}
+
+/** A listed product; a deleted one carries its search object as payload (Get Product has none). */
+function listedProduct(item: unknown): ListedEntity | undefined {
+  const entity = tiktokListedEntity('product', item);
+  if (!entity) return undefined;
+  const status = (item as Record<string, unknown>).status;
+  if (typeof status !== 'string' || !TIKTOK_DELETED_PRODUCT_STATUSES.has(status)) return entity;
+  return { ...entity, payload: JSON.stringify(item) };
+}
+
+/**
+ * The search object a listing put in the stream payload for product `id`, if the hint is one: a
+ * webhook body (`{type, shop_id, data}`) or another product's object is not.
+ */
+function deletedListedProduct(id: string, hint: string | undefined): unknown {
+  if (hint === undefined) return undefined;
+  let object: unknown;
+  try {
+    object = JSON.parse(hint);
+  } catch {
+    return undefined;
+  }
+  const fields = object as Record<string, unknown> | null;
+  const isListed =
+    typeof fields === 'object' &&
+    fields !== null &&
+    fields.id === id &&
+    typeof fields.status === 'string' &&
+    TIKTOK_DELETED_PRODUCT_STATUSES.has(fields.status);
+  return isListed ? object : undefined;
+}
+
+/** `data.update_time` of a webhook body (TikTok type 5), when the hint is one. */
+function webhookUpdateTime(hint: string | undefined): number | undefined {
+  if (hint === undefined) return undefined;
+  try {
+    const data = (JSON.parse(hint) as { data?: { update_time?: unknown } } | null)?.data;
+    const time = data?.update_time;
+    return typeof time === 'number' && Number.isSafeInteger(time) && time > 0 ? time : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hasNotFoundCode(error: unknown): boolean {

@@ -21,8 +21,10 @@ import { toIsoWithOffset, unixSecondsSchema } from '../../shared/time.js';
 import {
   baseDocument,
   isRecord,
+  logicalDelete,
   read,
   readArray,
+  readCount,
   record,
   requireId,
   type Json,
@@ -116,9 +118,21 @@ export const tiktokProductSchema = z.looseObject({
         .refine((p) => p.tax_exclusive_price !== undefined || p.sale_price !== undefined, {
           message: 'expected tax_exclusive_price or sale_price',
         }),
+      list_price: z.looseObject({ amount: decimalStringSchema, currency: optionalText }).optional(),
+      // Search and Get Product both carry it (MARKETPLACES-MORE.md §4); quantity is a number.
+      inventory: z
+        .array(z.looseObject({ warehouse_id: optionalText, quantity: z.number().int().nonnegative() }))
+        .optional(),
     }),
   ),
 });
+
+/**
+ * Statuses in which a product counts as deleted (is_deleted): DELETED can be recovered (to
+ * SELLER_DEACTIVATED), FREEZE lifted; Get Product answers neither, so they come from the search
+ * (see client.ts productById).
+ */
+export const TIKTOK_DELETED_PRODUCT_STATUSES: ReadonlySet<string> = new Set(['DELETED', 'FREEZE']);
 
 /** The BaseDocument fields of a TikTok record (its times as sent). */
 const base = (input: MapInput, entityId: string, raw: Json, error: z.ZodError | undefined) =>
@@ -193,16 +207,35 @@ export function mapTikTokProduct(raw: unknown, input: MapInput): ProductDocument
       seller_sku: read(text, sku.seller_sku),
       price:
         read(decimalStringSchema, price.tax_exclusive_price) ?? read(decimalStringSchema, price.sale_price),
+      original_price: read(decimalStringSchema, record(sku.list_price).amount),
       currency: read(text.min(1), price.currency),
+      stock: inventoryOf(sku.inventory),
+      reserved_stock: null,
+      status: read(text, record(sku.status_info).status),
     });
   }
+  const document = base(input, productId, product, tiktokProductSchema.safeParse(product).error);
+  const status = read(text, product.status);
   return {
-    ...base(input, productId, product, tiktokProductSchema.safeParse(product).error),
+    ...document,
     product_id: productId,
-    status: read(text, product.status),
+    status,
     title: read(text, product.title),
     skus,
+    ...logicalDelete(status, TIKTOK_DELETED_PRODUCT_STATUSES, document.update_time),
   };
+}
+
+/** Units over all warehouses; null without a readable inventory (then the schema says why). */
+function inventoryOf(value: unknown): number | null {
+  if (!Array.isArray(value)) return null;
+  let total = 0;
+  for (const entry of value) {
+    const quantity = readCount(record(entry).quantity);
+    if (quantity === null) return null;
+    total += quantity;
+  }
+  return total;
 }
 
 export function mapTikTokDocument(kind: WebhookKind, raw: unknown, input: MapInput) {

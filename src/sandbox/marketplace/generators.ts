@@ -481,6 +481,12 @@ export function createGenerator(options: GeneratorOptions = {}): Generator {
         });
       } else {
         base.price_info = [price()];
+        // Derived from the id, not drawn: drawing would shift every object generated after it.
+        const stock = Number(base.item_id) % 51;
+        base.stock_info_v2 = {
+          summary_info: { total_reserved_stock: 0, total_available_stock: stock },
+          seller_stock: [{ location_id: 'SGZ', stock, if_saleable: true }],
+        };
       }
       return { ...base, ...overrides };
     },

@@ -235,6 +235,20 @@ export interface FakeMarketplace {
     overrides?: (index: number) => Json,
   ): Json[];
   order(platform: FakePlatform, shopId: string, id: string): Json | undefined;
+  /** The product (TikTok) or item (Shopee, without its models) as the fake holds it. */
+  product(platform: FakePlatform, shopId: string, id: string): Json | undefined;
+  /**
+   * Moves a product to `status` as the seller or the platform would, bumping its update_time to
+   * `updateTime` (default: now, and always later than before): delete (TikTok DELETED, Shopee
+   * SELLER_DELETE), freeze or ban, and recover (TikTok DELETED -> SELLER_DEACTIVATED).
+   */
+  setProductStatus(
+    platform: FakePlatform,
+    shopId: string,
+    id: string,
+    status: string,
+    updateTime?: number,
+  ): Json;
   /**
    * TikTok settlements: one statement per time (unix s), each with `perStatement` transactions in
    * the shape of the shop's region; answers the transactions with their statement.
@@ -586,6 +600,19 @@ export async function startFakeMarketplace(options: FakeMarketplaceOptions = {})
     seedProducts: (platform, shopId, count, overrides) =>
       seed(platform, shopId, 'products', count, overrides),
     order: (platform, shopId, id) => shopState(platform, shopId).orders.get(id),
+    product: (platform, shopId, id) => shopState(platform, shopId).products.get(id),
+
+    setProductStatus(platform, shopId, id, status, updateTime) {
+      const products = shopState(platform, shopId).products;
+      const product = products.get(id);
+      if (!product) throw new Error(`fake marketplace: ${platform} product ${id} not found`);
+      const previous = Number(product.update_time);
+      const at = Math.max(updateTime ?? Math.floor(store.now() / 1000), previous + 1);
+      const statusField = platform === 'tiktok' ? 'status' : 'item_status';
+      const changed = { ...product, [statusField]: status, update_time: at };
+      products.set(id, changed);
+      return changed;
+    },
     seedStatements: (shopId, times, perStatement) =>
       seedTikTokStatements(shopState('tiktok', shopId), financeIds, times, perStatement),
     seedEscrows: (shopId, times) => seedShopeeEscrows(shopState('shopee', shopId), financeIds, times),

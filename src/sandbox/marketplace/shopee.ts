@@ -41,6 +41,8 @@ export const SHOPEE_ENDPOINTS = {
 const MAX_DETAIL_IDS = 50;
 const MAX_RANGE_SECONDS = 15 * 86_400;
 const LOST_PUSH_PAGE = 100;
+/** get_item_list's item_status values (MARKETPLACES-MORE.md §4; there is no "DELETED"). */
+const ITEM_STATUSES = new Set(['NORMAL', 'BANNED', 'UNLIST', 'REVIEWING', 'SELLER_DELETE', 'SHOPEE_DELETE']);
 
 /** get_order_detail leaves these out unless response_optional_fields names them. */
 const ORDER_OPTIONAL_FIELDS = new Set([
@@ -353,6 +355,8 @@ export function createShopeeRouter(store: FakeStore): Router {
             }
             const statuses = new Set(query.getAll('item_status'));
             if (statuses.size === 0) return param('item_status is required');
+            const unknown = [...statuses].filter((status) => !ITEM_STATUSES.has(status));
+            if (unknown.length > 0) return param(`item_status ${unknown.join(',')} is invalid`);
             const updated = range(request, 'update_time_from', 'update_time_to', false);
             if ('status' in updated) return updated;
             const items = [...shop.products.values()]

@@ -306,7 +306,13 @@ export function createTikTokRouter(store: FakeStore): Router {
         withShop(request, (s, filters) => {
           // Product search filters by update_time_ge / update_time_le (inclusive); it has no
           // update_time_lt, so an update_time_lt in the body is an unknown field and ignored.
+          const status = filters.status ?? 'ALL';
+          if (typeof status !== 'string' || !PRODUCT_SEARCH_STATUSES.has(status))
+            return invalid(
+              `${MESSAGES.param}: status must be one of ${[...PRODUCT_SEARCH_STATUSES].join(', ')}`,
+            );
           const products = [...s.products.values()]
+            .filter((p) => productHasStatus(p, status))
             .filter((p) =>
               inRange(p, 'update_time', { ge: filters.update_time_ge, le: filters.update_time_le }),
             )
@@ -353,8 +359,9 @@ export function createTikTokRouter(store: FakeStore): Router {
         TIKTOK_ENDPOINTS.productDetail,
         [productId],
         withShop(request, (s) => {
+          // Get Product does not return products in FREEZE or DELETED status (§4).
           const product = s.products.get(productId);
-          return product
+          return product && !UNREADABLE_PRODUCT_STATUSES.has(String(product.status))
             ? ok(product)
             : tiktokError(TIKTOK_CODES.productNotFound, 'The product ID does not exist.');
         }),
@@ -371,6 +378,31 @@ export function createTikTokRouter(store: FakeStore): Router {
       return invalid(`${MESSAGES.param}: ${message}`, status);
     },
   };
+}
+
+/** Search Products `status` values (official SDK SearchProductsRequestBody); ALL is the default. */
+const PRODUCT_SEARCH_STATUSES = new Set([
+  'ALL',
+  'DRAFT',
+  'PENDING',
+  'FAILED',
+  'ACTIVATE',
+  'SELLER_DEACTIVATED',
+  'PLATFORM_DEACTIVATED',
+  'FREEZE',
+  'DELETED',
+]);
+/** Statuses Get Product answers "does not exist" for (MARKETPLACES-MORE.md §4). */
+const UNREADABLE_PRODUCT_STATUSES = new Set(['FREEZE', 'DELETED']);
+
+/**
+ * The fake's reading of `status`: ALL lists every product except DELETED ones (the Seller
+ * Center's "All" tab leaves deleted products out; undocumented, so the client asks for DELETED
+ * and FREEZE on their own too, and FREEZE is listed by both here to exercise its de-duplication).
+ */
+function productHasStatus(product: Json, status: string): boolean {
+  if (status === 'ALL') return product.status !== 'DELETED';
+  return product.status === status;
 }
 
 /** TikTok's auth host: only the token refresh. */
