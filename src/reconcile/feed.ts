@@ -7,11 +7,14 @@ import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import type { DetailKind, ListedEntity, MarketplaceAdapter, Shop } from '../marketplaces/types.js';
 import type { Redis } from '../shared/redis.js';
-import { encodeStreamEntry, type StreamEvent } from '../shared/stream.js';
+import { DETAIL_KINDS, encodeStreamEntry, type StreamEvent } from '../shared/stream.js';
 import type { TimeWindow } from './window.js';
 
-/** What a reconcile or backfill lists per shop unless told otherwise (`reconcile run --kind`). */
-export const DEFAULT_RECONCILED_KINDS: readonly DetailKind[] = ['order', 'return', 'product'];
+/**
+ * What a reconcile or backfill lists per shop unless told otherwise (`reconcile run --kind`):
+ * every kind (issue 14), orders first so that their tracking follow-ups come after them.
+ */
+export const DEFAULT_RECONCILED_KINDS: readonly DetailKind[] = DETAIL_KINDS;
 
 /**
  * Where the entities of a kind that the marketplace cannot list come from (e.g. the tracking of

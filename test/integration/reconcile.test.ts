@@ -19,7 +19,7 @@ import {
   createPipeline,
   orderEvent,
   pipelineEnv,
-  reconcilerFor,
+  reconcilerFor as pipelineReconciler,
   type Pipeline,
 } from '../support/pipeline.js';
 
@@ -34,6 +34,13 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 const unix = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
 
 const warningsLogger = () => captureLogs('warn');
+
+/**
+ * These tests are about windows, leases, checkpoints and listing, over the kinds webhooks also
+ * announce; settlements and tracking (which lists orders on their way) have files of their own.
+ */
+const reconcilerFor: typeof pipelineReconciler = (pipeline, overrides = {}) =>
+  pipelineReconciler(pipeline, { kinds: ['order', 'return', 'product'], ...overrides });
 
 /** Every entry of the pipeline's event stream, decoded, oldest first. */
 async function streamEvents(pipeline: Pipeline) {

@@ -171,7 +171,7 @@ export async function createPipeline(overrides: Record<string, string> = {}): Pr
 /** A reconciler on the pipeline's runtime (its Redis, MongoDB, shops and adapters); deps override. */
 export function reconcilerFor(
   pipeline: Pipeline,
-  overrides: Partial<Pick<ReconcileDeps, 'now' | 'sleep' | 'logger' | 'shops'>> = {},
+  overrides: Partial<Pick<ReconcileDeps, 'now' | 'sleep' | 'logger' | 'shops' | 'kinds'>> = {},
 ): Reconciler {
   const { runtime } = pipeline;
   return createReconciler({
