@@ -602,8 +602,8 @@ function shopKey(shop: Pick<Shop, 'platform' | 'shop_id'>): string {
  *   cancelled, right after the last one). Reconcile and replay entries at that version are not
  *   fetched: they announce nothing new. The write guard then stores the refetch only if its
  *   content differs.
- * Neither applies to an entity stored as final (its kind's finalField): nothing short of a newer
- * version than stored fetches it again.
+ * An entity stored as final (its kind's finalField, e.g. delivered tracking) is never fetched
+ * again: that is what final means.
  */
 function idsToFetch(jobs: Job[], stored: ReadonlyMap<string, StoredEntity>): string[] {
   const wanted = new Map<string, number>();
@@ -619,8 +619,7 @@ function idsToFetch(jobs: Job[], stored: ReadonlyMap<string, StoredEntity>): str
     .filter(([id, version]) => {
       const entity = stored.get(id);
       if (!entity) return true;
-      // Final (e.g. delivered tracking): only a newer version than stored is worth a call.
-      if (entity.final) return entity.version < version;
+      if (entity.final) return false;
       return refetch.has(id) || entity.version < version;
     })
     .map(([id]) => id);

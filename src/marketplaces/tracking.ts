@@ -9,6 +9,8 @@
  */
 import { z } from 'zod';
 
+import { unixSecondsSchema } from '../shared/time.js';
+
 import type { OrderDocument } from '../shared/documents.js';
 import { isRecord, read, readArray, record } from './mapping.js';
 import type { FollowUp } from './types.js';
@@ -20,6 +22,12 @@ export interface TrackingHint {
   tracking_number?: string;
   /** Shopee: the order's package numbers (one tracking call and document each). */
   packages?: string[];
+  /**
+   * The order's version (update_time, unix s) that announced the fetch: a tracking document is at
+   * least that version (trackingVersion), so the next entry for the same order version — the
+   * follow-up of a reconciled order beside reconcile's own tracking entry — costs no call.
+   */
+  order_version?: number;
 }
 
 const text = z.string().min(1);
@@ -37,10 +45,12 @@ export function readTrackingHint(payload: string | undefined): TrackingHint {
   const packages = readArray(hint.packages)
     .map((value) => read(text, value))
     .filter((value): value is string => value !== null);
+  const orderVersion = read(unixSecondsSchema, hint.order_version);
   return {
     ...optional('order_status', read(text, hint.order_status)),
     ...optional('tracking_number', read(text, hint.tracking_number)),
     ...(packages.length > 0 ? { packages } : {}),
+    ...(orderVersion === null ? {} : { order_version: orderVersion }),
   };
 }
 
@@ -48,11 +58,40 @@ const optional = <K extends string>(name: K, value: string | null) =>
   (value === null ? {} : { [name]: value }) as Partial<Record<K, string>>;
 
 /**
- * The tracking entry an order on its way calls for: version 0 (unknown, so the worker fetches it
- * unless the stored tracking is final), with the hint as payload.
+ * The tracking entry an order on its way calls for, at the order's version (see trackingVersion),
+ * with the hint as payload.
  */
 export function trackingFollowUp(order: OrderDocument, hint: TrackingHint): FollowUp {
-  return { kind: 'tracking', entity_id: order.order_id, version: 0, payload: JSON.stringify(hint) };
+  return trackingEntry(order.order_id, order.version, hint);
+}
+
+/**
+ * A tracking entry announced by an order at `orderVersion` (0: unknown, always fetched unless
+ * final). Used for follow-ups and for reconcile's listing of orders on their way alike.
+ */
+export function trackingEntry(
+  orderId: string,
+  orderVersion: number,
+  hint: TrackingHint,
+): FollowUp & { kind: 'tracking'; payload: string } {
+  const withVersion = orderVersion > 0 ? { ...hint, order_version: orderVersion } : hint;
+  return {
+    kind: 'tracking',
+    entity_id: orderId,
+    version: orderVersion,
+    payload: JSON.stringify(withVersion),
+  };
+}
+
+/**
+ * A tracking document's version: its newest event's time, and at least the version of the order
+ * that announced the fetch. The fetch happened after that order update, so a later entry at that
+ * order version announces nothing the document lacks; an order update after it does.
+ */
+export function trackingVersion(newestEvent: number | null, raw: Record<string, unknown>): number | null {
+  const orderVersion = read(unixSecondsSchema, raw.order_version);
+  if (orderVersion === null) return newestEvent;
+  return Math.max(newestEvent ?? 0, orderVersion);
 }
 
 /** The order's package numbers from its raw object: `field` of each item of `list`. */

@@ -10,7 +10,7 @@ import type { OrderDocument } from '../../src/shared/documents.js';
 import { isAppError } from '../../src/shared/errors.js';
 import { mapShopeeTracking, shopeeOrderFollowUps } from '../../src/marketplaces/shopee/tracking.js';
 import { mapTikTokTracking, tiktokOrderFollowUps } from '../../src/marketplaces/tiktok/tracking.js';
-import { newestFirst, readTrackingHint } from '../../src/marketplaces/tracking.js';
+import { newestFirst, readTrackingHint, trackingVersion } from '../../src/marketplaces/tracking.js';
 import type { MappingContext } from '../../src/marketplaces/types.js';
 
 type Json = Record<string, unknown>;
@@ -150,6 +150,7 @@ describe('follow-ups: an order on its way announces its tracking', () => {
       platform,
       shop_id: '7495001',
       order_id: 'O1',
+      version: 1_795_000_000,
       status,
       tracking_number: 'T1',
       raw,
@@ -160,8 +161,13 @@ describe('follow-ups: an order on its way announces its tracking', () => {
     expect(next).toEqual({
       kind: 'tracking',
       entity_id: 'O1',
-      version: 0,
-      payload: JSON.stringify({ order_status: 'IN_TRANSIT', tracking_number: 'T1' }),
+      // At the order's version: the next entry for the same order update costs no call.
+      version: 1_795_000_000,
+      payload: JSON.stringify({
+        order_status: 'IN_TRANSIT',
+        tracking_number: 'T1',
+        order_version: 1_795_000_000,
+      }),
     });
     expect(tiktokOrderFollowUps(order('tiktok', 'COMPLETED'))).toHaveLength(1);
     expect(tiktokOrderFollowUps(order('tiktok', 'AWAITING_SHIPMENT'))).toEqual([]);
@@ -178,8 +184,17 @@ describe('follow-ups: an order on its way announces its tracking', () => {
       order_status: 'SHIPPED',
       tracking_number: 'T1',
       packages: ['P1', 'P2'],
+      order_version: 1_795_000_000,
     });
     expect(shopeeOrderFollowUps(order('shopee', 'READY_TO_SHIP', raw))).toEqual([]);
+  });
+
+  it('a tracking document is at least the version of the order that announced it', () => {
+    expect(trackingVersion(1_795_000_500, { order_version: 1_795_000_000 })).toBe(1_795_000_500);
+    expect(trackingVersion(1_794_000_000, { order_version: 1_795_000_000 })).toBe(1_795_000_000);
+    expect(trackingVersion(null, { order_version: 1_795_000_000 })).toBe(1_795_000_000);
+    expect(trackingVersion(1_794_000_000, {})).toBe(1_794_000_000);
+    expect(trackingVersion(null, {})).toBeNull();
   });
 
   it('reads no hint from an empty or broken payload', () => {

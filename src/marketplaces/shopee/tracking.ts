@@ -19,7 +19,9 @@ import {
   newestFirst,
   packageNumbers,
   readTrackingHint,
+  trackingEntry,
   trackingFollowUp,
+  trackingVersion,
   type TrackingHint,
 } from '../tracking.js';
 import type { FollowUp, KindAdapter, ListedEntity, Shop } from '../types.js';
@@ -134,7 +136,10 @@ export function mapShopeeTracking(raw: unknown, input: MapInput): TrackingDocume
       packageId ? `${orderSn}:${packageId}` : orderSn,
       object,
       shopeeTrackingSchema.safeParse(object).error,
-      { created: times.length > 0 ? Math.min(...times) : null, updated: times[0] ?? null },
+      {
+        created: times.length > 0 ? Math.min(...times) : null,
+        updated: trackingVersion(times[0] ?? null, object),
+      },
     ),
     order_id: orderSn,
     package_id: packageId,
@@ -217,6 +222,7 @@ export function createShopeeTrackingKind(
         package_number: packageNumber ?? read(text, response.package_number) ?? '',
         ...(hint.order_status ? { order_status: hint.order_status } : {}),
         ...(hint.tracking_number ? { tracking_number: hint.tracking_number } : {}),
+        ...(hint.order_version ? { order_version: hint.order_version } : {}),
       },
     ];
   }
@@ -291,7 +297,9 @@ async function listedWithPackages(
       .order_list) {
       const orderSn = read(snSchema, record(order).order_sn);
       if (orderSn === null) continue;
-      listed.push({ id: orderSn, version: 0, payload: JSON.stringify(orderHint(order, null)) });
+      const orderVersion = read(unixSecondsSchema, record(order).update_time) ?? 0;
+      const { version, payload } = trackingEntry(orderSn, orderVersion, orderHint(order, null));
+      listed.push({ id: orderSn, version, payload });
     }
   }
   return listed;

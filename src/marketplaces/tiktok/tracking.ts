@@ -11,10 +11,17 @@
 import { z } from 'zod';
 
 import type { EntityDocument, OrderDocument, TrackingDocument } from '../../shared/documents.js';
-import { toIsoWithOffset, toUnixSeconds } from '../../shared/time.js';
+import { toIsoWithOffset, toUnixSeconds, unixSecondsSchema } from '../../shared/time.js';
 import { parseResponse, settleDetails, unique } from '../http.js';
 import { baseDocument, read, readArray, record, requireId, type MapInput } from '../mapping.js';
-import { newestFirst, readTrackingHint, trackingFollowUp, type TrackingHint } from '../tracking.js';
+import {
+  newestFirst,
+  readTrackingHint,
+  trackingEntry,
+  trackingFollowUp,
+  trackingVersion,
+  type TrackingHint,
+} from '../tracking.js';
 import type { FollowUp, KindAdapter, ListedEntity, Shop } from '../types.js';
 import type { TikTokClient } from './client.js';
 
@@ -86,7 +93,7 @@ export function mapTikTokTracking(raw: unknown, input: MapInput): TrackingDocume
   return {
     ...baseDocument(PLATFORM, input, orderId, object, tiktokTrackingSchema.safeParse(object).error, {
       created: seconds(times.length > 0 ? Math.min(...times) : undefined),
-      updated: seconds(times[0]),
+      updated: trackingVersion(seconds(times[0]), object),
     }),
     order_id: orderId,
     package_id: '',
@@ -135,7 +142,7 @@ export function createTikTokTrackingKind(
     return [{ ...data, order_id: orderId, ...hint }];
   }
 
-  /** Orders in transit updated in [from, to), each with its hint; version 0 (tracking has none yet). */
+  /** Orders in transit updated in [from, to), each with its hint, at the order's version. */
   async function* listUpdated(shop: Shop, from: Date, to: Date): AsyncGenerator<ListedEntity[]> {
     const filter = {
       update_time_ge: toUnixSeconds(from),
@@ -174,5 +181,6 @@ function listedOrder(raw: unknown): ListedEntity[] {
   const id = read(idSchema, order.id);
   if (id === null) return [];
   const hint = hintOf(read(text, order.status), read(text, order.tracking_number));
-  return [{ id, version: 0, payload: JSON.stringify(hint) }];
+  const { version, payload } = trackingEntry(id, read(unixSecondsSchema, order.update_time) ?? 0, hint);
+  return [{ id, version, payload }];
 }
