@@ -90,434 +90,457 @@ export function shopeeError(status: number, error: string, message: string): Fak
 
 const param = (message: string) => shopeeError(400, 'error_param', message);
 
-export function createShopeeRouter(store: FakeStore): Router {
+/** What an endpoint handler reads: the fake's state, the request, its query and JSON body. */
+interface ShopeeContext {
+  store: FakeStore;
+  request: FakeRequest;
+  query: URLSearchParams;
+  body: Json;
+}
+
+/** A shop call's context, once the shop's credentials held. */
+interface ShopContext extends ShopeeContext {
+  shop: FakeShopState;
+}
+
+/**
+ * One endpoint: shop calls authenticate the shop before `handle` runs and log the query's
+ * shop_id; partner-level (public) calls check the partner signature only and log `shopId`.
+ * `ids` and `shopId` are read when the request is matched, before latency and hooks.
+ */
+type ShopeeRoute =
+  | {
+      method: 'GET' | 'POST';
+      auth: 'shop';
+      ids?: (query: URLSearchParams) => string[];
+      handle: (ctx: ShopContext) => FakeReply;
+    }
+  | {
+      method: 'GET' | 'POST';
+      auth: 'public';
+      shopId?: (body: Json) => string | null;
+      handle: (ctx: ShopeeContext) => FakeReply;
+    };
+
+function checkPartner(store: FakeStore, request: FakeRequest): FakeReply | undefined {
   const { settings } = store;
-  const shops = store.shops.shopee;
-
-  function checkPartner(request: FakeRequest): FakeReply | undefined {
-    const { query } = request;
-    if (query.get('partner_id') !== String(settings.partnerId)) return param('Wrong partner_id');
-    const timestamp = numberParam(query.get('timestamp'));
-    if (
-      timestamp === undefined ||
-      Math.abs(store.now() / 1000 - timestamp) > settings.timestampToleranceSeconds
-    ) {
-      return param('Invalid timestamp');
-    }
-    return undefined;
+  const { query } = request;
+  if (query.get('partner_id') !== String(settings.partnerId)) return param('Wrong partner_id');
+  const timestamp = numberParam(query.get('timestamp'));
+  if (
+    timestamp === undefined ||
+    Math.abs(store.now() / 1000 - timestamp) > settings.timestampToleranceSeconds
+  ) {
+    return param('Invalid timestamp');
   }
+  return undefined;
+}
 
-  function authenticateShop(request: FakeRequest): FakeShopState | FakeReply {
-    const refused = checkPartner(request);
-    if (refused) return refused;
-    const { query } = request;
-    const shopId = query.get('shop_id');
-    const accessToken = query.get('access_token');
-    if (!shopId || !accessToken) return param('shop_id and access_token are required');
-    const expected = expectedShopeeSign(
-      settings.partnerKey,
-      String(settings.partnerId),
-      request.path,
-      query.get('timestamp')!,
-      {
-        accessToken,
-        shopId,
-      },
+function authenticateShop(store: FakeStore, request: FakeRequest): FakeShopState | FakeReply {
+  const refused = checkPartner(store, request);
+  if (refused) return refused;
+  const { settings } = store;
+  const { query } = request;
+  const shopId = query.get('shop_id');
+  const accessToken = query.get('access_token');
+  if (!shopId || !accessToken) return param('shop_id and access_token are required');
+  const expected = expectedShopeeSign(
+    settings.partnerKey,
+    String(settings.partnerId),
+    request.path,
+    query.get('timestamp')!,
+    {
+      accessToken,
+      shopId,
+    },
+  );
+  if (!safeEqualHex(expected, query.get('sign') ?? undefined)) {
+    return shopeeError(403, 'error_sign', 'Wrong sign.');
+  }
+  const shop = store.shops.shopee.get(shopId);
+  if (!shop) return param(`shop_id ${shopId} not found`);
+  // Both are in Shopee's common error list, "invalid_acceess_token" misspelt as published.
+  if (accessToken !== shop.accessToken) return shopeeError(403, 'error_auth', 'Invalid access_token.');
+  if (tokensExpired(shop, store))
+    return shopeeError(403, 'invalid_acceess_token', 'Invalid access_token, please have a check.');
+  return shop;
+}
+
+function authenticatePublic(store: FakeStore, request: FakeRequest): FakeReply | undefined {
+  const refused = checkPartner(store, request);
+  if (refused) return refused;
+  const { settings } = store;
+  const expected = expectedShopeeSign(
+    settings.partnerKey,
+    String(settings.partnerId),
+    request.path,
+    request.query.get('timestamp')!,
+  );
+  if (!safeEqualHex(expected, request.query.get('sign') ?? undefined))
+    return shopeeError(403, 'error_sign', 'Wrong sign.');
+  return undefined;
+}
+
+/** A [from, to] range of at most 15 days, both ends inclusive; undefined bounds when absent. */
+function range(query: URLSearchParams, fromName: string, toName: string, required: boolean) {
+  const from = numberParam(query.get(fromName));
+  const to = numberParam(query.get(toName));
+  if (from === undefined && to === undefined && !required) return { from: undefined, to: undefined };
+  if (from === undefined || to === undefined) return param(`${fromName} and ${toName} are required`);
+  if (to < from) return param(`${toName} must not be before ${fromName}`);
+  if (to - from > MAX_RANGE_SECONDS) return param('The time range should not exceed 15 days');
+  return { from, to };
+}
+
+const within = (value: unknown, from: number | undefined, to: number | undefined) => {
+  const seconds = unixSeconds(value);
+  return (from === undefined || seconds >= from) && (to === undefined || seconds <= to);
+};
+
+const pageSize = (query: URLSearchParams) => {
+  const size = numberParam(query.get('page_size'));
+  return size === undefined || size < 1 || size > 100 ? undefined : size;
+};
+
+const idList = (value: string | null) => (value ?? '').split(',').filter(Boolean);
+
+function orderDetail({ shop, query }: ShopContext): FakeReply {
+  const orderSns = idList(query.get('order_sn_list'));
+  if (orderSns.length === 0 || orderSns.length > MAX_DETAIL_IDS) {
+    return param(`order_sn_list must hold 1..${MAX_DETAIL_IDS} order_sn`);
+  }
+  const optional = new Set(idList(query.get('response_optional_fields')));
+  const orderList = orderSns
+    .map((sn) => shop.orders.get(sn))
+    .filter((order): order is Json => order !== undefined)
+    .map((order) =>
+      Object.fromEntries(
+        Object.entries(order).filter(([field]) => !ORDER_OPTIONAL_FIELDS.has(field) || optional.has(field)),
+      ),
     );
-    if (!safeEqualHex(expected, query.get('sign') ?? undefined)) {
-      return shopeeError(403, 'error_sign', 'Wrong sign.');
-    }
-    const shop = shops.get(shopId);
-    if (!shop) return param(`shop_id ${shopId} not found`);
-    // Both are in Shopee's common error list, "invalid_acceess_token" misspelt as published.
-    if (accessToken !== shop.accessToken) return shopeeError(403, 'error_auth', 'Invalid access_token.');
-    if (tokensExpired(shop, store))
-      return shopeeError(403, 'invalid_acceess_token', 'Invalid access_token, please have a check.');
-    return shop;
-  }
+  return ok({ order_list: orderList });
+}
 
-  function authenticatePublic(request: FakeRequest): FakeReply | undefined {
-    const refused = checkPartner(request);
-    if (refused) return refused;
-    const expected = expectedShopeeSign(
-      settings.partnerKey,
-      String(settings.partnerId),
-      request.path,
-      request.query.get('timestamp')!,
+function orderList({ shop, query }: ShopContext): FakeReply {
+  const field = query.get('time_range_field');
+  if (field !== 'create_time' && field !== 'update_time') {
+    return param('time_range_field must be create_time or update_time');
+  }
+  const window = range(query, 'time_from', 'time_to', true);
+  if ('status' in window) return window;
+  const size = pageSize(query);
+  if (size === undefined) return param('page_size must be 1..100');
+  const cursor = query.get('cursor') ?? '';
+  const offset = cursor === '' ? 0 : Number(cursor);
+  if (!Number.isInteger(offset) || offset < 0) return param('Invalid cursor');
+  const status = query.get('order_status');
+  const orders = [...shop.orders.values()]
+    .filter((order) => within(order[field], window.from, window.to))
+    .filter((order) => !status || order.order_status === status)
+    .sort(
+      (a, b) =>
+        unixSeconds(a[field]) - unixSeconds(b[field]) || String(a.order_sn).localeCompare(String(b.order_sn)),
     );
-    if (!safeEqualHex(expected, request.query.get('sign') ?? undefined))
-      return shopeeError(403, 'error_sign', 'Wrong sign.');
-    return undefined;
+  const page = orders.slice(offset, offset + size);
+  const more = offset + size < orders.length;
+  const withStatus = idList(query.get('response_optional_fields')).includes('order_status');
+  return ok({
+    more,
+    next_cursor: more ? String(offset + size) : '',
+    order_list: page.map((order) =>
+      withStatus
+        ? { order_sn: order.order_sn, order_status: order.order_status }
+        : { order_sn: order.order_sn },
+    ),
+  });
+}
+
+const orderSnParam = (query: URLSearchParams) => query.get('order_sn') ?? '';
+
+function trackingNumber({ shop, query }: ShopContext): FakeReply {
+  const orderSn = orderSnParam(query);
+  if (!shop.orders.has(orderSn)) return shopeeError(400, 'error_not_found', `order_sn ${orderSn} not found`);
+  return ok({
+    tracking_number: shop.tracking.get(orderSn) ?? '',
+    plp_number: '',
+    first_mile_tracking_number: '',
+    last_mile_tracking_number: '',
+  });
+}
+
+function trackingInfo({ shop, query }: ShopContext): FakeReply {
+  const answer = shopeeTrackingInfo(shop, orderSnParam(query), query.get('package_number'));
+  return 'ok' in answer ? ok(answer.ok) : shopeeError(400, answer.error, answer.message);
+}
+
+function returnList({ shop, query }: ShopContext): FakeReply {
+  const pageNo = numberParam(query.get('page_no'));
+  const size = pageSize(query);
+  if (pageNo === undefined || pageNo < 0 || size === undefined) {
+    return param('page_no (>= 0) and page_size (1..100) are required');
   }
+  const updated = range(query, 'update_time_from', 'update_time_to', false);
+  if ('status' in updated) return updated;
+  const created = range(query, 'create_time_from', 'create_time_to', false);
+  if ('status' in created) return created;
+  const returns = [...shop.returns.values()]
+    .filter((r) => within(r.update_time, updated.from, updated.to))
+    .filter((r) => within(r.create_time, created.from, created.to))
+    .sort(
+      (a, b) =>
+        unixSeconds(a.update_time) - unixSeconds(b.update_time) ||
+        String(a.return_sn).localeCompare(String(b.return_sn)),
+    );
+  const page = returns.slice(pageNo * size, (pageNo + 1) * size);
+  return ok({ more: (pageNo + 1) * size < returns.length, return: page });
+}
 
-  const withShop = (request: FakeRequest, handler: (shop: FakeShopState) => FakeReply) => () => {
-    const shop = authenticateShop(request);
-    return 'status' in shop ? shop : handler(shop);
-  };
+const returnSnParam = (query: URLSearchParams) => query.get('return_sn') ?? '';
 
-  /** A [from, to] range of at most 15 days, both ends inclusive; undefined bounds when absent. */
-  function range(request: FakeRequest, fromName: string, toName: string, required: boolean) {
-    const from = numberParam(request.query.get(fromName));
-    const to = numberParam(request.query.get(toName));
-    if (from === undefined && to === undefined && !required) return { from: undefined, to: undefined };
-    if (from === undefined || to === undefined) return param(`${fromName} and ${toName} are required`);
-    if (to < from) return param(`${toName} must not be before ${fromName}`);
-    if (to - from > MAX_RANGE_SECONDS) return param('The time range should not exceed 15 days');
-    return { from, to };
+function returnDetail({ shop, query }: ShopContext): FakeReply {
+  const returnSn = returnSnParam(query);
+  const found = shop.returns.get(returnSn);
+  return found ? ok(found) : shopeeError(400, 'error_not_found', `return_sn ${returnSn} not found`);
+}
+
+function itemBaseInfo({ shop, query }: ShopContext): FakeReply {
+  const itemIds = idList(query.get('item_id_list'));
+  if (itemIds.length === 0 || itemIds.length > MAX_DETAIL_IDS) {
+    return param(`item_id_list must hold 1..${MAX_DETAIL_IDS} item ids`);
   }
+  return ok({ item_list: itemIds.map((id) => shop.products.get(id)).filter(Boolean) });
+}
 
-  const within = (value: unknown, from: number | undefined, to: number | undefined) => {
-    const seconds = unixSeconds(value);
-    return (from === undefined || seconds >= from) && (to === undefined || seconds <= to);
+function itemList({ shop, query }: ShopContext): FakeReply {
+  const offset = numberParam(query.get('offset'));
+  const size = pageSize(query);
+  if (offset === undefined || offset < 0 || size === undefined) {
+    return param('offset (>= 0) and page_size (1..100) are required');
+  }
+  const statuses = new Set(query.getAll('item_status'));
+  if (statuses.size === 0) return param('item_status is required');
+  const unknown = [...statuses].filter((status) => !ITEM_STATUSES.has(status));
+  if (unknown.length > 0) return param(`item_status ${unknown.join(',')} is invalid`);
+  const updated = range(query, 'update_time_from', 'update_time_to', false);
+  if ('status' in updated) return updated;
+  const items = [...shop.products.values()]
+    .filter((item) => statuses.has(String(item.item_status)))
+    .filter((item) => within(item.update_time, updated.from, updated.to))
+    .sort(
+      (a, b) =>
+        unixSeconds(a.update_time) - unixSeconds(b.update_time) || Number(a.item_id) - Number(b.item_id),
+    );
+  const page = items.slice(offset, offset + size);
+  const hasNext = offset + size < items.length;
+  return ok({
+    item: page.map((item) => ({
+      item_id: item.item_id,
+      item_status: item.item_status,
+      update_time: item.update_time,
+    })),
+    total_count: items.length,
+    has_next_page: hasNext,
+    next_offset: hasNext ? offset + size : items.length,
+  });
+}
+
+const itemIdParam = (query: URLSearchParams) => query.get('item_id') ?? '';
+
+function modelList({ shop, query }: ShopContext): FakeReply {
+  const itemId = itemIdParam(query);
+  if (!shop.products.has(itemId))
+    return shopeeError(400, 'error_item_not_found', `item_id ${itemId} not found`);
+  const models = shop.models.get(itemId) ?? [];
+  return ok({
+    tier_variation: [
+      { name: 'Variation', option_list: models.map((_, i) => ({ option: `Option ${i + 1}` })) },
+    ],
+    model: models,
+  });
+}
+
+/** Fields at the top level, no `response` wrapper (v2.shop.get_shop_info sample). */
+function shopInfo({ shop, store }: ShopContext): FakeReply {
+  return {
+    status: 200,
+    body: {
+      error: '',
+      message: '',
+      request_id: requestId(),
+      shop_name: shop.name,
+      region: 'VN',
+      status: 'NORMAL',
+      is_cb: false,
+      is_sip: false,
+      merchant_id: null,
+      auth_time: Math.floor(store.now() / 1000),
+      expire_time: Math.floor(shop.authorizationExpiresAt / 1000),
+    },
+    errorCode: null,
   };
+}
 
-  const pageSize = (request: FakeRequest) => {
-    const size = numberParam(request.query.get('page_size'));
-    return size === undefined || size < 1 || size > 100 ? undefined : size;
+function lostPush({ store }: ShopeeContext): FakeReply {
+  const threeDaysAgo = store.now() / 1000 - 3 * 86_400;
+  const pending = store.lostPushes.filter(
+    (p) => p.messageId > store.confirmedUpTo && p.timestamp >= threeDaysAgo,
+  );
+  const page = pending.slice(0, LOST_PUSH_PAGE);
+  return ok({
+    // Partner-level pushes have no shop_id; `data` is the push envelope as JSON text.
+    push_message_list: page.map((p) => ({
+      ...(p.shopId === undefined ? {} : { shop_id: p.shopId }),
+      code: p.code,
+      timestamp: p.timestamp,
+      data: p.data,
+    })),
+    has_next_page: pending.length > page.length,
+    last_message_id: page.length > 0 ? page[page.length - 1]!.messageId : 0,
+  });
+}
+
+function confirmLostPush({ store, request }: ShopeeContext): FakeReply {
+  const lastMessageId = (request.json as Json | undefined)?.last_message_id;
+  if (typeof lastMessageId !== 'number' || !Number.isInteger(lastMessageId)) {
+    return param('last_message_id is required');
+  }
+  store.confirmedUpTo = Math.max(store.confirmedUpTo, lastMessageId);
+  return ok({});
+}
+
+const bodyShopId = (body: Json) =>
+  typeof body.shop_id === 'number' || typeof body.shop_id === 'string' ? String(body.shop_id) : null;
+
+function tokenRefresh({ store, body }: ShopeeContext): FakeReply {
+  const { settings } = store;
+  if (body.partner_id !== settings.partnerId) return param('partner_id in the body does not match');
+  const shopId = bodyShopId(body);
+  const shop = shopId === null ? undefined : store.shops.shopee.get(shopId);
+  if (!shop) return param('shop_id not found');
+  if (body.refresh_token !== shop.refreshToken)
+    return shopeeError(403, 'error_auth', 'Invalid refresh_token.');
+  // Shopee refresh tokens are single-use: the old pair stops working now.
+  shop.accessToken = randomToken('SPA');
+  shop.refreshToken = randomToken('SPR');
+  shop.accessTokenExpiresAt = store.now() + settings.accessTokenTtlSeconds * 1000;
+  return {
+    status: 200,
+    body: {
+      request_id: requestId(),
+      error: '',
+      message: '',
+      partner_id: settings.partnerId,
+      shop_id: Number(shop.shopId),
+      access_token: shop.accessToken,
+      refresh_token: shop.refreshToken,
+      expire_in: settings.accessTokenTtlSeconds,
+    },
+    errorCode: null,
   };
+}
 
-  const idList = (value: string | null) => (value ?? '').split(',').filter(Boolean);
+/** The endpoint table, by path; the payment API routes through shopee-finance.ts. */
+const SHOPEE_ROUTES: Record<string, ShopeeRoute> = {
+  [SHOPEE_ENDPOINTS.orderDetail]: {
+    method: 'GET',
+    auth: 'shop',
+    ids: (query) => idList(query.get('order_sn_list')),
+    handle: orderDetail,
+  },
+  [SHOPEE_ENDPOINTS.orderList]: { method: 'GET', auth: 'shop', handle: orderList },
+  [SHOPEE_ENDPOINTS.trackingNumber]: {
+    method: 'GET',
+    auth: 'shop',
+    ids: (query) => [orderSnParam(query)],
+    handle: trackingNumber,
+  },
+  [SHOPEE_ENDPOINTS.trackingInfo]: {
+    method: 'GET',
+    auth: 'shop',
+    ids: (query) => [orderSnParam(query)],
+    handle: trackingInfo,
+  },
+  [SHOPEE_ENDPOINTS.returnList]: { method: 'GET', auth: 'shop', handle: returnList },
+  [SHOPEE_ENDPOINTS.returnDetail]: {
+    method: 'GET',
+    auth: 'shop',
+    ids: (query) => [returnSnParam(query)],
+    handle: returnDetail,
+  },
+  [SHOPEE_ENDPOINTS.itemBaseInfo]: {
+    method: 'GET',
+    auth: 'shop',
+    ids: (query) => idList(query.get('item_id_list')),
+    handle: itemBaseInfo,
+  },
+  [SHOPEE_ENDPOINTS.itemList]: { method: 'GET', auth: 'shop', handle: itemList },
+  [SHOPEE_ENDPOINTS.modelList]: {
+    method: 'GET',
+    auth: 'shop',
+    ids: (query) => [itemIdParam(query)],
+    handle: modelList,
+  },
+  [SHOPEE_ENDPOINTS.shopInfo]: { method: 'GET', auth: 'shop', handle: shopInfo },
+  [SHOPEE_ENDPOINTS.lostPush]: { method: 'GET', auth: 'public', handle: lostPush },
+  [SHOPEE_ENDPOINTS.confirmLostPush]: { method: 'POST', auth: 'public', handle: confirmLostPush },
+  [SHOPEE_ENDPOINTS.tokenRefresh]: {
+    method: 'POST',
+    auth: 'public',
+    shopId: bodyShopId,
+    handle: tokenRefresh,
+  },
+};
 
-  function match(request: FakeRequest): RouteMatch | undefined {
-    const { path, method, query } = request;
-    const shopId = query.get('shop_id');
-    const route = (
-      endpoint: string,
-      ids: string[],
-      handle: () => FakeReply,
-      shop: string | null = shopId,
-    ) => ({
-      platform: 'shopee' as const,
-      endpoint,
-      shopId: shop,
-      ids,
-      handle,
-    });
+function contextOf(store: FakeStore, request: FakeRequest): ShopeeContext {
+  return { store, request, query: request.query, body: (request.json ?? {}) as Json };
+}
 
-    switch (`${method} ${path}`) {
-      case `GET ${SHOPEE_ENDPOINTS.orderDetail}`: {
-        const orderSns = idList(query.get('order_sn_list'));
-        return route(
-          SHOPEE_ENDPOINTS.orderDetail,
-          orderSns,
-          withShop(request, (shop) => {
-            if (orderSns.length === 0 || orderSns.length > MAX_DETAIL_IDS) {
-              return param(`order_sn_list must hold 1..${MAX_DETAIL_IDS} order_sn`);
-            }
-            const optional = new Set(idList(query.get('response_optional_fields')));
-            const orderList = orderSns
-              .map((sn) => shop.orders.get(sn))
-              .filter((order): order is Json => order !== undefined)
-              .map((order) =>
-                Object.fromEntries(
-                  Object.entries(order).filter(
-                    ([field]) => !ORDER_OPTIONAL_FIELDS.has(field) || optional.has(field),
-                  ),
-                ),
-              );
-            return ok({ order_list: orderList });
-          }),
-        );
-      }
+/** Runs `handler` once the shop's credentials hold, else answers their refusal. */
+function withShop(store: FakeStore, request: FakeRequest, handler: (ctx: ShopContext) => FakeReply) {
+  return () => {
+    const shop = authenticateShop(store, request);
+    return 'status' in shop ? shop : handler({ ...contextOf(store, request), shop });
+  };
+}
 
-      case `GET ${SHOPEE_ENDPOINTS.orderList}`:
-        return route(
-          SHOPEE_ENDPOINTS.orderList,
-          [],
-          withShop(request, (shop) => {
-            const field = query.get('time_range_field');
-            if (field !== 'create_time' && field !== 'update_time') {
-              return param('time_range_field must be create_time or update_time');
-            }
-            const window = range(request, 'time_from', 'time_to', true);
-            if ('status' in window) return window;
-            const size = pageSize(request);
-            if (size === undefined) return param('page_size must be 1..100');
-            const cursor = query.get('cursor') ?? '';
-            const offset = cursor === '' ? 0 : Number(cursor);
-            if (!Number.isInteger(offset) || offset < 0) return param('Invalid cursor');
-            const status = query.get('order_status');
-            const orders = [...shop.orders.values()]
-              .filter((order) => within(order[field], window.from, window.to))
-              .filter((order) => !status || order.order_status === status)
-              .sort(
-                (a, b) =>
-                  unixSeconds(a[field]) - unixSeconds(b[field]) ||
-                  String(a.order_sn).localeCompare(String(b.order_sn)),
-              );
-            const page = orders.slice(offset, offset + size);
-            const more = offset + size < orders.length;
-            const withStatus = idList(query.get('response_optional_fields')).includes('order_status');
-            return ok({
-              more,
-              next_cursor: more ? String(offset + size) : '',
-              order_list: page.map((order) =>
-                withStatus
-                  ? { order_sn: order.order_sn, order_status: order.order_status }
-                  : { order_sn: order.order_sn },
-              ),
-            });
-          }),
-        );
+function routeMatch(
+  endpoint: string,
+  shopId: string | null,
+  ids: string[],
+  handle: () => FakeReply,
+): RouteMatch {
+  return { platform: 'shopee', endpoint, shopId, ids, handle };
+}
 
-      case `GET ${SHOPEE_ENDPOINTS.trackingNumber}`: {
-        const orderSn = query.get('order_sn') ?? '';
-        return route(
-          SHOPEE_ENDPOINTS.trackingNumber,
-          [orderSn],
-          withShop(request, (shop) => {
-            if (!shop.orders.has(orderSn))
-              return shopeeError(400, 'error_not_found', `order_sn ${orderSn} not found`);
-            return ok({
-              tracking_number: shop.tracking.get(orderSn) ?? '',
-              plp_number: '',
-              first_mile_tracking_number: '',
-              last_mile_tracking_number: '',
-            });
-          }),
-        );
-      }
+/** The table's route for the request: its call-log record and its lazily run handler. */
+function matchTable(store: FakeStore, request: FakeRequest): RouteMatch | undefined {
+  const { path, query } = request;
+  const route = Object.hasOwn(SHOPEE_ROUTES, path) ? SHOPEE_ROUTES[path] : undefined;
+  if (!route || route.method !== request.method) return undefined;
+  if (route.auth === 'shop') {
+    const ids = route.ids?.(query) ?? [];
+    return routeMatch(path, query.get('shop_id'), ids, withShop(store, request, route.handle));
+  }
+  const ctx = contextOf(store, request);
+  return routeMatch(path, route.shopId?.(ctx.body) ?? null, [], () => {
+    const refused = authenticatePublic(store, request);
+    return refused ?? route.handle(ctx);
+  });
+}
 
-      case `GET ${SHOPEE_ENDPOINTS.trackingInfo}`: {
-        const orderSn = query.get('order_sn') ?? '';
-        return route(
-          SHOPEE_ENDPOINTS.trackingInfo,
-          [orderSn],
-          withShop(request, (shop) => {
-            const answer = shopeeTrackingInfo(shop, orderSn, query.get('package_number'));
-            return 'ok' in answer ? ok(answer.ok) : shopeeError(400, answer.error, answer.message);
-          }),
-        );
-      }
-
-      case `GET ${SHOPEE_ENDPOINTS.returnList}`:
-        return route(
-          SHOPEE_ENDPOINTS.returnList,
-          [],
-          withShop(request, (shop) => {
-            const pageNo = numberParam(query.get('page_no'));
-            const size = pageSize(request);
-            if (pageNo === undefined || pageNo < 0 || size === undefined) {
-              return param('page_no (>= 0) and page_size (1..100) are required');
-            }
-            const updated = range(request, 'update_time_from', 'update_time_to', false);
-            if ('status' in updated) return updated;
-            const created = range(request, 'create_time_from', 'create_time_to', false);
-            if ('status' in created) return created;
-            const returns = [...shop.returns.values()]
-              .filter((r) => within(r.update_time, updated.from, updated.to))
-              .filter((r) => within(r.create_time, created.from, created.to))
-              .sort(
-                (a, b) =>
-                  unixSeconds(a.update_time) - unixSeconds(b.update_time) ||
-                  String(a.return_sn).localeCompare(String(b.return_sn)),
-              );
-            const page = returns.slice(pageNo * size, (pageNo + 1) * size);
-            return ok({ more: (pageNo + 1) * size < returns.length, return: page });
-          }),
-        );
-
-      case `GET ${SHOPEE_ENDPOINTS.returnDetail}`: {
-        const returnSn = query.get('return_sn') ?? '';
-        return route(
-          SHOPEE_ENDPOINTS.returnDetail,
-          [returnSn],
-          withShop(request, (shop) => {
-            const found = shop.returns.get(returnSn);
-            return found ? ok(found) : shopeeError(400, 'error_not_found', `return_sn ${returnSn} not found`);
-          }),
-        );
-      }
-
-      case `GET ${SHOPEE_ENDPOINTS.itemBaseInfo}`: {
-        const itemIds = idList(query.get('item_id_list'));
-        return route(
-          SHOPEE_ENDPOINTS.itemBaseInfo,
-          itemIds,
-          withShop(request, (shop) => {
-            if (itemIds.length === 0 || itemIds.length > MAX_DETAIL_IDS) {
-              return param(`item_id_list must hold 1..${MAX_DETAIL_IDS} item ids`);
-            }
-            return ok({ item_list: itemIds.map((id) => shop.products.get(id)).filter(Boolean) });
-          }),
-        );
-      }
-
-      case `GET ${SHOPEE_ENDPOINTS.itemList}`:
-        return route(
-          SHOPEE_ENDPOINTS.itemList,
-          [],
-          withShop(request, (shop) => {
-            const offset = numberParam(query.get('offset'));
-            const size = pageSize(request);
-            if (offset === undefined || offset < 0 || size === undefined) {
-              return param('offset (>= 0) and page_size (1..100) are required');
-            }
-            const statuses = new Set(query.getAll('item_status'));
-            if (statuses.size === 0) return param('item_status is required');
-            const unknown = [...statuses].filter((status) => !ITEM_STATUSES.has(status));
-            if (unknown.length > 0) return param(`item_status ${unknown.join(',')} is invalid`);
-            const updated = range(request, 'update_time_from', 'update_time_to', false);
-            if ('status' in updated) return updated;
-            const items = [...shop.products.values()]
-              .filter((item) => statuses.has(String(item.item_status)))
-              .filter((item) => within(item.update_time, updated.from, updated.to))
-              .sort(
-                (a, b) =>
-                  unixSeconds(a.update_time) - unixSeconds(b.update_time) ||
-                  Number(a.item_id) - Number(b.item_id),
-              );
-            const page = items.slice(offset, offset + size);
-            const hasNext = offset + size < items.length;
-            return ok({
-              item: page.map((item) => ({
-                item_id: item.item_id,
-                item_status: item.item_status,
-                update_time: item.update_time,
-              })),
-              total_count: items.length,
-              has_next_page: hasNext,
-              next_offset: hasNext ? offset + size : items.length,
-            });
-          }),
-        );
-
-      case `GET ${SHOPEE_ENDPOINTS.modelList}`: {
-        const itemId = query.get('item_id') ?? '';
-        return route(
-          SHOPEE_ENDPOINTS.modelList,
-          [itemId],
-          withShop(request, (shop) => {
-            if (!shop.products.has(itemId))
-              return shopeeError(400, 'error_item_not_found', `item_id ${itemId} not found`);
-            const models = shop.models.get(itemId) ?? [];
-            return ok({
-              tier_variation: [
-                { name: 'Variation', option_list: models.map((_, i) => ({ option: `Option ${i + 1}` })) },
-              ],
-              model: models,
-            });
-          }),
-        );
-      }
-
-      case `GET ${SHOPEE_ENDPOINTS.shopInfo}`:
-        // Fields at the top level, no `response` wrapper (v2.shop.get_shop_info sample).
-        return route(
-          SHOPEE_ENDPOINTS.shopInfo,
-          [],
-          withShop(request, (shop) => ({
-            status: 200,
-            body: {
-              error: '',
-              message: '',
-              request_id: requestId(),
-              shop_name: shop.name,
-              region: 'VN',
-              status: 'NORMAL',
-              is_cb: false,
-              is_sip: false,
-              merchant_id: null,
-              auth_time: Math.floor(store.now() / 1000),
-              expire_time: Math.floor(shop.authorizationExpiresAt / 1000),
-            },
-            errorCode: null,
-          })),
-        );
-
-      case `GET ${SHOPEE_ENDPOINTS.lostPush}`:
-        return route(
-          SHOPEE_ENDPOINTS.lostPush,
-          [],
-          () => {
-            const refused = authenticatePublic(request);
-            if (refused) return refused;
-            const threeDaysAgo = store.now() / 1000 - 3 * 86_400;
-            const pending = store.lostPushes.filter(
-              (p) => p.messageId > store.confirmedUpTo && p.timestamp >= threeDaysAgo,
-            );
-            const page = pending.slice(0, LOST_PUSH_PAGE);
-            return ok({
-              // Partner-level pushes have no shop_id; `data` is the push envelope as JSON text.
-              push_message_list: page.map((p) => ({
-                ...(p.shopId === undefined ? {} : { shop_id: p.shopId }),
-                code: p.code,
-                timestamp: p.timestamp,
-                data: p.data,
-              })),
-              has_next_page: pending.length > page.length,
-              last_message_id: page.length > 0 ? page[page.length - 1]!.messageId : 0,
-            });
-          },
-          null,
-        );
-
-      case `POST ${SHOPEE_ENDPOINTS.confirmLostPush}`:
-        return route(
-          SHOPEE_ENDPOINTS.confirmLostPush,
-          [],
-          () => {
-            const refused = authenticatePublic(request);
-            if (refused) return refused;
-            const lastMessageId = (request.json as Json | undefined)?.last_message_id;
-            if (typeof lastMessageId !== 'number' || !Number.isInteger(lastMessageId)) {
-              return param('last_message_id is required');
-            }
-            store.confirmedUpTo = Math.max(store.confirmedUpTo, lastMessageId);
-            return ok({});
-          },
-          null,
-        );
-
-      case `POST ${SHOPEE_ENDPOINTS.tokenRefresh}`: {
-        const body = (request.json ?? {}) as Json;
-        const bodyShopId =
-          typeof body.shop_id === 'number' || typeof body.shop_id === 'string' ? String(body.shop_id) : null;
-        return route(
-          SHOPEE_ENDPOINTS.tokenRefresh,
-          [],
-          () => {
-            const refused = authenticatePublic(request);
-            if (refused) return refused;
-            if (body.partner_id !== settings.partnerId) return param('partner_id in the body does not match');
-            const shop = bodyShopId === null ? undefined : shops.get(bodyShopId);
-            if (!shop) return param('shop_id not found');
-            if (body.refresh_token !== shop.refreshToken)
-              return shopeeError(403, 'error_auth', 'Invalid refresh_token.');
-            // Shopee refresh tokens are single-use: the old pair stops working now.
-            shop.accessToken = randomToken('SPA');
-            shop.refreshToken = randomToken('SPR');
-            shop.accessTokenExpiresAt = store.now() + settings.accessTokenTtlSeconds * 1000;
-            return {
-              status: 200,
-              body: {
-                request_id: requestId(),
-                error: '',
-                message: '',
-                partner_id: settings.partnerId,
-                shop_id: Number(shop.shopId),
-                access_token: shop.accessToken,
-                refresh_token: shop.refreshToken,
-                expire_in: settings.accessTokenTtlSeconds,
-              },
-              errorCode: null,
-            };
-          },
-          bodyShopId,
-        );
-      }
-      default:
-        return matchShopeeFinance(request, {
-          route: (endpoint, ids, handle) => route(endpoint, ids, handle),
-          withShop,
+export function createShopeeRouter(store: FakeStore): Router {
+  return {
+    match(request) {
+      return (
+        matchTable(store, request) ??
+        matchShopeeFinance(request, {
+          route: (endpoint, ids, handle) => routeMatch(endpoint, request.query.get('shop_id'), ids, handle),
+          withShop: (req, handler) => withShop(store, req, (ctx) => handler(ctx.shop)),
           ok,
           error: shopeeError,
-        });
-    }
-  }
-
-  return {
-    match,
+        })
+      );
+    },
     error(status, kind, message) {
       const error =
         kind === 'rate_limited'
