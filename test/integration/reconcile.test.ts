@@ -5,8 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { COMMANDS } from '../../src/cli/commands.js';
-import { dispatch, type CliIo } from '../../src/cli/dispatch.js';
 import { createStreamTrimmer } from '../../src/consumer/trim.js';
 import { createReconcileScheduler } from '../../src/reconcile/scheduler.js';
 import { COLLECTIONS } from '../../src/shared/mongo.js';
@@ -18,8 +16,8 @@ import { captureLogs } from '../support/logs.js';
 import {
   createPipeline,
   orderEvent,
-  pipelineEnv,
   reconcilerFor as pipelineReconciler,
+  runCli,
   type Pipeline,
 } from '../support/pipeline.js';
 
@@ -58,20 +56,6 @@ function clock(iso: string) {
     now: () => current,
     set: (next: string) => void (current = new Date(next)),
   };
-}
-
-/** `market-ingest …` in-process against the pipeline's services. */
-async function cli(pipeline: Pipeline, ...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    env: pipelineEnv(pipeline, { LOG_LEVEL: 'silent' }),
-    isTTY: false,
-  };
-  const code = await dispatch(COMMANDS, argv, io);
-  return { code, out: out.join(''), err: err.join('') };
 }
 
 const orderId = (platform: 'tiktok' | 'shopee', order: Json) =>
@@ -622,7 +606,7 @@ describe('gap-free reconcile (issue 11)', () => {
     p = await createPipeline();
     const pipeline = p;
     const shopId = await pipeline.addShop('tiktok');
-    const result = await cli(pipeline, 'reconcile', 'run');
+    const result = await runCli(pipeline, 'reconcile', 'run');
     expect(result.code).toBe(0);
     const { db } = await pipeline.env.mongo();
     const manual = await db.collection('sync_runs').findOne({ trigger: 'cli' });
@@ -729,7 +713,7 @@ describe('gap-free reconcile (issue 11)', () => {
       [['--platform', 'shopee', '--shop', shopId], `reconcile run: no active shop ${shopId} on shopee`],
     ];
     for (const [flags, line] of cases) {
-      const result = await cli(pipeline, 'reconcile', 'run', ...flags);
+      const result = await runCli(pipeline, 'reconcile', 'run', ...flags);
       expect({ flags, code: result.code, err: result.err, out: result.out }).toEqual({
         flags,
         code: 1,
@@ -741,7 +725,7 @@ describe('gap-free reconcile (issue 11)', () => {
     expect(await db.collection('sync_runs').countDocuments()).toBe(0);
 
     // A shop that is known runs as before.
-    const known = await cli(pipeline, 'reconcile', 'run', '--platform', 'tiktok', '--shop', shopId);
+    const known = await runCli(pipeline, 'reconcile', 'run', '--platform', 'tiktok', '--shop', shopId);
     expect(known.code).toBe(0);
     expect(known.out).toMatch(/succeeded; 1 shops/);
   });
@@ -780,7 +764,7 @@ describe('gap-free reconcile (issue 11)', () => {
       new Date(new Date('2026-11-21T10:00:00+07:00').getTime() - 60 * 60_000),
     );
 
-    const bad = await cli(pipeline, 'reconcile', 'run', '--kind', 'order,invoice');
+    const bad = await runCli(pipeline, 'reconcile', 'run', '--kind', 'order,invoice');
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(
       /--kind takes a comma-separated list of order, return, product, settlement, tracking/,

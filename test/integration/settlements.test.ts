@@ -7,17 +7,14 @@
 import { Decimal128 } from 'mongodb';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { COMMANDS } from '../../src/cli/commands.js';
-import { dispatch, type CliIo } from '../../src/cli/dispatch.js';
 import type { ShopeeAdapter } from '../../src/marketplaces/shopee/adapter.js';
 import type { TikTokAdapter } from '../../src/marketplaces/tiktok/adapter.js';
 import {
   SHOPEE_FINANCE_ENDPOINTS,
   TIKTOK_FINANCE_ENDPOINTS,
-  type FakePlatform,
   type Json,
 } from '../support/fake-marketplace/index.js';
-import { createPipeline, pipelineEnv, reconcilerFor, type Pipeline } from '../support/pipeline.js';
+import { createPipeline, reconcilerFor, runCli, type Pipeline } from '../support/pipeline.js';
 
 let p: Pipeline | undefined;
 afterEach(async () => {
@@ -30,45 +27,16 @@ const DAYS = ['2026-11-18', '2026-11-19', '2026-11-20'];
 /** TikTok generates the previous day's statement at 00:00 UTC: 07:00 in Ho Chi Minh City. */
 const statementTimes = DAYS.map((day) => unix(`${day}T07:00:00+07:00`));
 
-/** A shop at the fake (with a region) and in the shops collection. */
-async function addShop(pipeline: Pipeline, platform: FakePlatform, region?: string): Promise<string> {
-  const info = pipeline.fake.addShop(platform, region ? { region } : {});
-  const shop = pipeline.fake.toShop(platform, info.shopId);
-  await pipeline.runtime.shops.upsert({
-    platform,
-    shop_id: shop.shop_id,
-    access_token: shop.access_token,
-    refresh_token: shop.refresh_token,
-    access_token_expires_at: shop.access_token_expires_at,
-    shop_cipher: shop.shop_cipher,
-    name: shop.name,
-  });
-  return info.shopId;
-}
-
-async function cli(pipeline: Pipeline, ...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    env: pipelineEnv(pipeline, { LOG_LEVEL: 'silent' }),
-    isTTY: false,
-  };
-  const code = await dispatch(COMMANDS, argv, io);
-  return { code, out: out.join(''), err: err.join('') };
-}
-
 const text = (value: unknown) => (value instanceof Decimal128 ? value.toString() : value);
 
 describe('settlements', () => {
   it('a backfill of 3 days for 2 shops per platform stores exactly what the fake holds; a second run writes 0', async () => {
     p = await createPipeline({ BATCH_SIZE: '500' });
     const pipeline = p;
-    const us = await addShop(pipeline, 'tiktok', 'US');
-    const sg = await addShop(pipeline, 'tiktok', 'SG');
-    const shopeeA = await addShop(pipeline, 'shopee');
-    const shopeeB = await addShop(pipeline, 'shopee');
+    const us = await pipeline.addShop('tiktok', undefined, { region: 'US' });
+    const sg = await pipeline.addShop('tiktok', undefined, { region: 'SG' });
+    const shopeeA = await pipeline.addShop('shopee');
+    const shopeeB = await pipeline.addShop('shopee');
 
     // 120 transactions on one statement: two pages of 100.
     const usTx = pipeline.fake.seedStatements(us, statementTimes, 40);
@@ -154,7 +122,7 @@ describe('settlements', () => {
     calls.reset();
     const changes = pipeline.env.config.changesStreamKey;
     const notified = await pipeline.env.redis().xlen(changes);
-    const again = await cli(
+    const again = await runCli(
       pipeline,
       'reconcile',
       'run',
@@ -178,7 +146,7 @@ describe('settlements', () => {
   it('a failed get_escrow_detail_batch call fails only its own releases', async () => {
     p = await createPipeline({ BATCH_SIZE: '500' });
     const pipeline = p;
-    const shopId = await addShop(pipeline, 'shopee');
+    const shopId = await pipeline.addShop('shopee');
     const escrows = pipeline.fake.seedEscrows(
       shopId,
       Array.from({ length: 70 }, (_, i) => unix('2026-11-18T09:00:00+07:00') + i * 60),
@@ -219,8 +187,8 @@ describe('settlements', () => {
   it('the fake enforces the published limits: 50 orders a detail batch, 15-day escrow windows, 202309 for US/UK only', async () => {
     p = await createPipeline();
     const pipeline = p;
-    const sg = await addShop(pipeline, 'tiktok', 'SG');
-    const shopee = await addShop(pipeline, 'shopee');
+    const sg = await pipeline.addShop('tiktok', undefined, { region: 'SG' });
+    const shopee = await pipeline.addShop('shopee');
     const adapters = pipeline.runtime.adapters as { shopee?: ShopeeAdapter; tiktok?: TikTokAdapter };
     const shopeeShop = pipeline.fake.toShop('shopee', shopee);
     const sgShop = pipeline.fake.toShop('tiktok', sg);

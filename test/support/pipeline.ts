@@ -5,6 +5,8 @@
  * events, run workers and wait for the group to drain.
  */
 import { buildWorker, type WorkerTuning } from '../../src/consumer/main.js';
+import { COMMANDS } from '../../src/cli/commands.js';
+import { dispatch, type CliIo } from '../../src/cli/dispatch.js';
 import { createReconciler, type ReconcileDeps, type Reconciler } from '../../src/reconcile/job.js';
 import { pendingSummary } from '../../src/consumer/ops.js';
 import type { Worker } from '../../src/consumer/worker.js';
@@ -19,8 +21,11 @@ export interface Pipeline {
   env: TestEnv;
   fake: FakeMarketplace;
   runtime: Runtime;
-  /** Registers a shop at the fake and in the shops collection; returns its id. */
-  addShop(platform: Platform, shopId?: string): Promise<string>;
+  /**
+   * Registers a shop at the fake and in the shops collection; returns its id. `region`: what
+   * TikTok's Get Authorized Shops reports for it (default US).
+   */
+  addShop(platform: Platform, shopId?: string, init?: { region?: string }): Promise<string>;
   enqueue(events: readonly StreamEvent[]): Promise<void>;
   /** A worker on its own runtime (its own connections), as a separate process would have. */
   startWorker(options?: { consumerName?: string; tuning?: WorkerTuning; runtime?: Runtime }): Promise<Worker>;
@@ -112,8 +117,8 @@ export async function createPipeline(overrides: Record<string, string> = {}): Pr
     env,
     fake,
     runtime,
-    async addShop(platform, shopId) {
-      const info = fake.addShop(platform, shopId ? { shopId } : {});
+    async addShop(platform, shopId, init = {}) {
+      const info = fake.addShop(platform, { ...(shopId ? { shopId } : {}), ...init });
       const shop = fake.toShop(platform, info.shopId);
       await runtime.shops.upsert({
         platform,
@@ -183,4 +188,21 @@ export function reconcilerFor(
     logger: silentLogger,
     ...overrides,
   });
+}
+
+/** `market-ingest …` in-process against the pipeline's services: exit code and what it printed. */
+export async function runCli(
+  pipeline: Pipeline,
+  ...argv: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    env: pipelineEnv(pipeline, { LOG_LEVEL: 'silent' }),
+    isTTY: false,
+  };
+  const code = await dispatch(COMMANDS, argv, io);
+  return { code, out: out.join(''), err: err.join('') };
 }

@@ -2,7 +2,6 @@
  * The pure mappers against real-shaped fixtures (test/fixtures/marketplaces): money digits,
  * ISO timestamps with the configured offset, metadata, and records that fail validation.
  */
-import { readFileSync } from 'node:fs';
 import { Decimal128 } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 
@@ -14,23 +13,12 @@ import {
   mapShopeeReturn,
 } from '../../src/marketplaces/shopee/dto.js';
 import { mapTikTokOrder, mapTikTokProduct, mapTikTokReturn } from '../../src/marketplaces/tiktok/dto.js';
-import type { MappingContext } from '../../src/marketplaces/types.js';
+import { marketplaceFixture, mappingInput, type Json } from '../support/mapping.js';
 
-type Json = Record<string, unknown>;
+const fixture = (name: string) => marketplaceFixture(name);
 
-function fixture(name: string): Json {
-  return JSON.parse(
-    readFileSync(new URL(`../fixtures/marketplaces/${name}.json`, import.meta.url), 'utf8'),
-  ) as Json;
-}
-
-const context: MappingContext = {
-  timezoneOffset: '+07:00',
-  source: 'webhook',
-  fetchedAt: new Date('2026-11-21T04:00:00.000Z'),
-  syncedAt: new Date('2026-11-21T04:00:01.500Z'),
-};
-const input = { shopId: '7495001', context };
+const input = mappingInput('webhook', '2026-11-21T04:00:00.000Z', '2026-11-21T04:00:01.500Z');
+const { context } = input;
 
 /** Decimal128 as its exact decimal text. */
 const digits = (value: Decimal128 | null | undefined) =>

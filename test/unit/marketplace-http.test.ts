@@ -3,7 +3,6 @@
  * limiter hooks, and classification of every outcome into typed errors. The transport is an
  * undici MockAgent passed in as the Dispatcher; sleep, clock and randomness are injected.
  */
-import { readFileSync } from 'node:fs';
 
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import { classifyShopeeResponse } from '../../src/marketplaces/shopee/client.js'
 import { classifyTikTokResponse } from '../../src/marketplaces/tiktok/client.js';
 import { silentLogger } from '../support/context.js';
 import { unlimitedLimiter, type RecordingLimiter } from '../support/fake-marketplace/deps.js';
+import { marketplaceFixture } from '../support/mapping.js';
 
 const ORIGIN = 'http://marketplace.test';
 const NOW = Date.parse('2026-11-21T03:30:00Z');
@@ -301,8 +301,7 @@ describe('requests', () => {
   });
 });
 
-const fixture = <T>(name: string) =>
-  JSON.parse(readFileSync(new URL(`../fixtures/marketplaces/${name}.json`, import.meta.url), 'utf8')) as T;
+const fixture = <T>(name: string) => marketplaceFixture<T>(name);
 
 describe('issue 11 #10: classifiers against the platforms’ published error tables', () => {
   const classifyTikTok: ResponseClassifier = classifyTikTokResponse;

@@ -3,32 +3,18 @@
  * (test/fixtures/marketplaces/*-published.json): every money field as Decimal128 with the exact
  * digits sent, stock per sku, and the reversible logical delete (deleted, then recovered).
  */
-import { readFileSync } from 'node:fs';
 import { Decimal128 } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 
 import type { ProductDocument, ProductSku } from '../../src/shared/documents.js';
 import { mapShopeeProduct } from '../../src/marketplaces/shopee/dto.js';
 import { mapTikTokProduct } from '../../src/marketplaces/tiktok/dto.js';
-import type { MappingContext } from '../../src/marketplaces/types.js';
-
-type Json = Record<string, unknown>;
+import { marketplaceFixture, mappingInput, type Json } from '../support/mapping.js';
 
 /** The `body` of a recorded published sample. */
-function published(name: string): Json {
-  const file = JSON.parse(
-    readFileSync(new URL(`../fixtures/marketplaces/${name}.json`, import.meta.url), 'utf8'),
-  ) as { body: Json };
-  return file.body;
-}
+const published = (name: string) => marketplaceFixture<{ body: Json }>(name).body;
 
-const context: MappingContext = {
-  timezoneOffset: '+07:00',
-  source: 'reconcile',
-  fetchedAt: new Date('2026-11-21T04:00:00.000Z'),
-  syncedAt: new Date('2026-11-21T04:00:01.000Z'),
-};
-const input = { shopId: '7495001', context };
+const input = mappingInput('reconcile', '2026-11-21T04:00:00.000Z', '2026-11-21T04:00:01.000Z');
 
 /** Every money field of a sku as exact text, after checking it is a Decimal128. */
 function money(sku: ProductSku) {

@@ -3,7 +3,6 @@
  * every money field Decimal128 with the digits sent, the fee breakdown kept, times ISO with the
  * configured offset, the version a stable statement/release time.
  */
-import { readFileSync } from 'node:fs';
 import { Decimal128 } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 
@@ -18,23 +17,13 @@ import {
   mapTikTokSettlement,
   tiktokSettlementKind,
 } from '../../src/marketplaces/tiktok/settlements.js';
-import type { MappingContext, Shop } from '../../src/marketplaces/types.js';
+import type { Shop } from '../../src/marketplaces/types.js';
+import { marketplaceFixture, mappingInput, type Json } from '../support/mapping.js';
 
-type Json = Record<string, unknown>;
+const fixture = (name: string) => marketplaceFixture(name);
 
-function fixture(name: string): Json {
-  return JSON.parse(
-    readFileSync(new URL(`../fixtures/marketplaces/${name}.json`, import.meta.url), 'utf8'),
-  ) as Json;
-}
-
-const context: MappingContext = {
-  timezoneOffset: '+07:00',
-  source: 'reconcile',
-  fetchedAt: new Date('2026-11-21T04:00:00.000Z'),
-  syncedAt: new Date('2026-11-21T04:00:01.500Z'),
-};
-const input = { shopId: '7495001', context };
+const input = mappingInput('reconcile', '2026-11-21T04:00:00.000Z', '2026-11-21T04:00:01.500Z');
+const { context } = input;
 
 /** Every Decimal128 in a value as its exact text (the rest as is), to compare whole trees. */
 function digits(value: unknown): unknown {

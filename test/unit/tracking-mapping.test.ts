@@ -3,7 +3,6 @@
  * millisecond times to ISO with the configured offset, events newest first, the document status
  * and finality, one document per Shopee package; and the follow-ups orders announce.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import type { OrderDocument } from '../../src/shared/documents.js';
@@ -11,23 +10,11 @@ import { isAppError } from '../../src/shared/errors.js';
 import { mapShopeeTracking, shopeeOrderFollowUps } from '../../src/marketplaces/shopee/tracking.js';
 import { mapTikTokTracking, tiktokOrderFollowUps } from '../../src/marketplaces/tiktok/tracking.js';
 import { newestFirst, readTrackingHint, trackingVersion } from '../../src/marketplaces/tracking.js';
-import type { MappingContext } from '../../src/marketplaces/types.js';
+import { marketplaceFixture, mappingInput, type Json } from '../support/mapping.js';
 
-type Json = Record<string, unknown>;
+const fixture = (name: string) => marketplaceFixture(name);
 
-function fixture(name: string): Json {
-  return JSON.parse(
-    readFileSync(new URL(`../fixtures/marketplaces/${name}.json`, import.meta.url), 'utf8'),
-  ) as Json;
-}
-
-const context: MappingContext = {
-  timezoneOffset: '+07:00',
-  source: 'webhook',
-  fetchedAt: new Date('2026-11-22T04:00:00.000Z'),
-  syncedAt: new Date('2026-11-22T04:00:01.000Z'),
-};
-const input = { shopId: '7495001', context };
+const input = mappingInput('webhook', '2026-11-22T04:00:00.000Z', '2026-11-22T04:00:01.000Z');
 
 /** What getDetails hands the TikTok mapper: Get Tracking's data, the order id, the hint. */
 const tiktokRaw = (extra: Json = {}): Json => ({
