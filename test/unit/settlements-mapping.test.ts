@@ -209,8 +209,9 @@ describe('settlement details', () => {
   const shop = { platform: 'tiktok', shop_id: '7495001' } as Shop;
 
   it('TikTok answers from the listing the entry carries, without a call; an entry without one fails alone', async () => {
-    const request = () => Promise.reject(new Error('no call expected'));
-    const kind = tiktokSettlementKind({ request });
+    const noCall = () => Promise.reject(new Error('no call expected'));
+    const client = { request: noCall, getAuthorizedShops: noCall, tokens: { withAccessToken: noCall } };
+    const kind = tiktokSettlementKind(client as unknown as Parameters<typeof tiktokSettlementKind>[0]);
     const listed = fixture('tiktok-statement-transaction-202309');
     const result = await kind.getDetails(
       shop,

@@ -25,15 +25,11 @@ import {
   type TrackingHint,
 } from '../tracking.js';
 import type { FollowUp, KindAdapter, ListedEntity, Shop } from '../types.js';
-import { SHOPEE_MAX_DETAIL_IDS, timeWindows, type ShopeeClient } from './client.js';
+import { SHOPEE_MAX_DETAIL_IDS, SHOPEE_PATHS, timeWindows, type ShopeeClient } from './client.js';
 
 const PLATFORM = 'shopee';
 
-export const SHOPEE_TRACKING_PATHS = {
-  trackingInfo: '/api/v2/logistics/get_tracking_info',
-  orderList: '/api/v2/order/get_order_list',
-  orderDetail: '/api/v2/order/get_order_detail',
-} as const;
+export const SHOPEE_TRACKING_PATH = '/api/v2/logistics/get_tracking_info';
 
 /** Order statuses whose writes announce a tracking fetch: shipped, delivered, completed. */
 export const SHOPEE_TRACKED_STATUSES: ReadonlySet<string> = new Set([
@@ -201,12 +197,7 @@ export function createShopeeTrackingKind(
     if (packageNumber !== undefined) params.package_number = packageNumber;
     let response: Record<string, unknown>;
     try {
-      const body = await client.request(
-        shop,
-        'get_tracking_info',
-        SHOPEE_TRACKING_PATHS.trackingInfo,
-        params,
-      );
+      const body = await client.request(shop, 'get_tracking_info', SHOPEE_TRACKING_PATH, params);
       response = parseResponse(PLATFORM, envelopeSchema, body, 'get_tracking_info').response;
     } catch (error) {
       const code = platformCodeOf(error);
@@ -261,7 +252,7 @@ async function* listShipped(
   for (const [timeFrom, timeTo] of timeWindows(from, to)) {
     let cursor = '';
     for (;;) {
-      const body = await client.request(shop, 'get_order_list', SHOPEE_TRACKING_PATHS.orderList, {
+      const body = await client.request(shop, 'get_order_list', SHOPEE_PATHS.orderList, {
         time_range_field: 'update_time',
         time_from: String(timeFrom),
         time_to: String(timeTo),
@@ -289,7 +280,7 @@ async function listedWithPackages(
   const listed: ListedEntity[] = [];
   for (let i = 0; i < orderSns.length; i += SHOPEE_MAX_DETAIL_IDS) {
     const batch = orderSns.slice(i, i + SHOPEE_MAX_DETAIL_IDS);
-    const body = await client.request(shop, 'get_order_detail', SHOPEE_TRACKING_PATHS.orderDetail, {
+    const body = await client.request(shop, 'get_order_detail', SHOPEE_PATHS.orderDetail, {
       order_sn_list: batch.join(','),
       response_optional_fields: 'package_list',
     });

@@ -161,6 +161,30 @@ interface SearchPage {
   next: string;
 }
 
+/**
+ * Follows TikTok's `next_page_token` until it is empty: every paged search and listing (orders,
+ * returns, products, statements, tracking's orders). A token seen twice would loop forever.
+ */
+export async function* tiktokPages<T = unknown>(
+  fetchPage: (token: string) => Promise<{ items: T[]; next: string }>,
+): AsyncGenerator<T[], void, undefined> {
+  let token = '';
+  const seen = new Set<string>();
+  for (;;) {
+    const { items, next } = await fetchPage(token);
+    yield items;
+    if (!next) return;
+    if (seen.has(next)) {
+      throw new AppError(
+        'ERR_MARKETPLACE_RESPONSE',
+        `tiktok returned page token ${next} twice; stopping to avoid a loop`,
+      );
+    }
+    seen.add(next);
+    token = next;
+  }
+}
+
 /** An update-time filter for [ge, lt) in whole seconds; undefined when the window is empty. */
 type UpdateWindow = (ge: number, lt: number) => Record<string, number> | undefined;
 
@@ -445,27 +469,6 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     );
   }
 
-  /** Follows `next_page_token` until it is empty. */
-  async function* pages(
-    fetchPage: (token: string) => Promise<SearchPage>,
-  ): AsyncGenerator<unknown[], void, undefined> {
-    let token = '';
-    const seen = new Set<string>();
-    for (;;) {
-      const { items, next } = await fetchPage(token);
-      yield items;
-      if (!next) return;
-      if (seen.has(next)) {
-        throw new AppError(
-          'ERR_MARKETPLACE_RESPONSE',
-          `tiktok returned page token ${next} twice; stopping to avoid a loop`,
-        );
-      }
-      seen.add(next);
-      token = next;
-    }
-  }
-
   function search(
     shop: Shop,
     kind: WebhookKind,
@@ -512,7 +515,7 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     // the search accepts that size (at most 50: the batch size is capped at 50 too).
     const pageSize = tiktokPageSize('return', batch.length);
     let pagesRead = 0;
-    for await (const items of pages((token) =>
+    for await (const items of tiktokPages((token) =>
       search(shop, 'return', { [returnIdsFilter]: batch }, pageSize, token),
     )) {
       for (const item of items) {
@@ -568,7 +571,7 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
     const seen = new Set<string>();
     for (const status of TIKTOK_PRODUCT_SEARCH_STATUSES) {
       const filters = status === undefined ? body : { ...body, status };
-      for await (const items of pages((token) => search(shop, 'product', filters, pageSize, token))) {
+      for await (const items of tiktokPages((token) => search(shop, 'product', filters, pageSize, token))) {
         const listed: ListedEntity[] = [];
         for (const item of items) {
           const entity = listedProduct(item);
@@ -610,7 +613,7 @@ export function createTikTokClient(options: TikTokClientOptions): TikTokClient {
         return;
       }
       const pageSize = TIKTOK_PAGE_SIZES[kind].max;
-      for await (const items of pages((token) => search(shop, kind, body, pageSize, token))) {
+      for await (const items of tiktokPages((token) => search(shop, kind, body, pageSize, token))) {
         const listed: ListedEntity[] = [];
         for (const item of items) {
           const entity = tiktokListedEntity(kind, item);

@@ -25,7 +25,7 @@ import { parseResponse } from '../http.js';
 import { baseDocument, isRecord, read, record, requireId, type MapInput } from '../mapping.js';
 import { amountOf, moneyTree, type MoneyTree } from '../money-tree.js';
 import type { DetailResult, KindAdapter, ListedEntity, MappingContext, Shop } from '../types.js';
-import { TIKTOK_PATHS, type TikTokClient } from './client.js';
+import { tiktokPages, type TikTokClient } from './client.js';
 
 const PLATFORM = 'tiktok';
 
@@ -88,14 +88,6 @@ const transactionsPage = {
     data: z.looseObject({ transactions: objects, next_page_token: pageToken }),
   }),
 };
-const authorizedShops = z.looseObject({
-  data: z.looseObject({
-    shops: z
-      .array(z.looseObject({ id: z.string(), region: z.string().optional() }))
-      .nullish()
-      .transform((list) => list ?? []),
-  }),
-});
 
 /** The published transaction shapes: what the mapper requires of each (the rest is kept as sent). */
 export const tiktokTransactionSchemas = {
@@ -231,42 +223,27 @@ function parse<T>(schema: z.ZodType<T>, body: unknown, endpoint: string): T {
 }
 
 type Requester = Pick<TikTokClient, 'request'>;
+/** What the region lookup needs: the grant's own call, with the shop's current token. */
+type ShopsLookup = Pick<TikTokClient, 'getAuthorizedShops' | 'tokens'>;
 
 /**
- * A shop's finance version from its region in Get Authorized Shops, asked once per process and
- * shop (a failed lookup is asked again next time). The call goes through the shop's signed
- * request, so it also carries the shop_cipher, which this endpoint does not need.
+ * A shop's finance version from its region in Get Authorized Shops (the client's call: signed
+ * for the grant, no shop_cipher), asked once per process and shop (a failed lookup is asked again
+ * next time).
  */
-export function createFinanceVersions(client: Requester): (shop: Shop) => Promise<TikTokFinanceVersion> {
+export function createFinanceVersions(client: ShopsLookup): (shop: Shop) => Promise<TikTokFinanceVersion> {
   const versions = new Map<string, Promise<TikTokFinanceVersion>>();
   return (shop) => {
     let known = versions.get(shop.shop_id);
     if (!known) {
-      known = client
-        .request(shop, 'get_authorized_shops', 'GET', TIKTOK_PATHS.authorizedShops)
-        .then((body) => {
-          const shops = parse(authorizedShops, body, 'get_authorized_shops').data.shops;
-          return financeVersionOf(shops.find((s) => s.id === shop.shop_id)?.region);
-        });
+      known = client.tokens
+        .withAccessToken(shop, (accessToken) => client.getAuthorizedShops(accessToken))
+        .then((shops) => financeVersionOf(shops.find((s) => s.id === shop.shop_id)?.region));
       known.catch(() => versions.delete(shop.shop_id));
       versions.set(shop.shop_id, known);
     }
     return known;
   };
-}
-
-/** Follows `next_page_token` until it is empty; a token seen twice would loop forever. */
-async function* pages<T>(fetch: (token: string) => Promise<{ items: T[]; next: string }>) {
-  const seen = new Set<string>();
-  for (let token = ''; ;) {
-    const { items, next } = await fetch(token);
-    yield items;
-    if (!next) return;
-    if (seen.has(next))
-      throw new AppError('ERR_MARKETPLACE_RESPONSE', `tiktok returned page token ${next} twice`);
-    seen.add(next);
-    token = next;
-  }
 }
 
 const paging = (token: string): Record<string, string> => ({
@@ -282,7 +259,7 @@ function statementPages(client: Requester, shop: Shop, from: Date, to: Date) {
     statement_time_ge: String(toUnixSeconds(from)),
     statement_time_lt: String(Math.ceil(to.getTime() / 1000)),
   };
-  return pages(async (token) => {
+  return tiktokPages(async (token) => {
     const body = await client.request(shop, 'get_statements', 'GET', TIKTOK_FINANCE_PATHS.statements, {
       ...window,
       ...paging(token),
@@ -295,7 +272,7 @@ function statementPages(client: Requester, shop: Shop, from: Date, to: Date) {
 /** Get Statement Transactions of one statement, in `version`'s shape. */
 function transactionPages(client: Requester, shop: Shop, version: TikTokFinanceVersion, statementId: string) {
   const path = TIKTOK_FINANCE_PATHS.transactions(version, statementId);
-  return pages(async (token) => {
+  return tiktokPages(async (token) => {
     const body = await client.request(shop, `get_statement_transactions_${version}`, 'GET', path, {
       sort_field: 'order_create_time',
       ...paging(token),
@@ -311,7 +288,7 @@ function transactionPages(client: Requester, shop: Shop, version: TikTokFinanceV
 
 /** The kind-table entry of settlements over a TikTok client. */
 export function tiktokSettlementKind(
-  client: Requester,
+  client: Requester & ShopsLookup,
   options: { logger?: { warn: (obj: object, msg: string) => void } } = {},
 ): KindAdapter {
   const versionOf = createFinanceVersions(client);

@@ -23,13 +23,12 @@ import {
   type TrackingHint,
 } from '../tracking.js';
 import type { FollowUp, KindAdapter, ListedEntity, Shop } from '../types.js';
-import type { TikTokClient } from './client.js';
+import { TIKTOK_PATHS, tiktokPages, type TikTokClient } from './client.js';
 
 const PLATFORM = 'tiktok';
 
 export const TIKTOK_TRACKING_PATH = (orderId: string) =>
   `/fulfillment/202309/orders/${encodeURIComponent(orderId)}/tracking`;
-const ORDER_SEARCH_PATH = '/order/202309/orders/search';
 
 /** Order statuses whose writes announce a tracking fetch: on its way, or just arrived. */
 export const TIKTOK_TRACKED_STATUSES: ReadonlySet<string> = new Set(['IN_TRANSIT', 'DELIVERED', 'COMPLETED']);
@@ -149,18 +148,21 @@ export function createTikTokTrackingKind(
       update_time_lt: Math.ceil(to.getTime() / 1000),
       order_status: TIKTOK_RECONCILED_STATUS,
     };
-    const seen = new Set<string>();
-    let token = '';
-    for (;;) {
+    const fetchPage = async (token: string) => {
       const params: Record<string, string> = { page_size: String(SEARCH_PAGE_SIZE) };
       if (token) params.page_token = token;
-      const body = await client.request(shop, 'search_orders', 'POST', ORDER_SEARCH_PATH, params, filter);
+      const body = await client.request(
+        shop,
+        'search_orders',
+        'POST',
+        TIKTOK_PATHS.orderSearch,
+        params,
+        filter,
+      );
       const { data } = parseResponse(PLATFORM, orderPageSchema, body, 'search_orders');
-      yield data.orders.flatMap((order) => listedOrder(order));
-      if (!data.next_page_token || seen.has(data.next_page_token)) return;
-      seen.add(data.next_page_token);
-      token = data.next_page_token;
-    }
+      return { items: data.orders, next: data.next_page_token };
+    };
+    for await (const orders of tiktokPages(fetchPage)) yield orders.flatMap((order) => listedOrder(order));
   }
 
   return {
