@@ -5,6 +5,7 @@ import type { OrderDocument } from '../../src/shared/documents.js';
 import { connectMongo, ensureIndexes } from '../../src/shared/mongo.js';
 import { createEntityStore, type EntityStore, type WriteOutcome } from '../../src/shared/store/entities.js';
 import { createTestEnv, silentLogger, type TestEnv } from '../support/context.js';
+import { versionsOf } from '../support/store.js';
 
 // The emulator serialises operations, so races and refusals are provoked there with its
 // failpoints (test/support/mongo-emulator/server.py); a real mongod has none of them.
@@ -145,7 +146,7 @@ describe('entity store', () => {
 
   it('finds stored versions with one query, scoped to platform and shop', async () => {
     await store.upsertMany('order', [order('a', 3), order('b', 4), order('a', 9, 'X', 'shop-2')]);
-    const versions = await store.findVersions('tiktok', 'shop-1', 'order', ['a', 'b', 'missing']);
+    const versions = versionsOf(await store.findStored('tiktok', 'shop-1', 'order', ['a', 'b', 'missing']));
     expect([...versions]).toEqual(
       expect.arrayContaining([
         ['a', 3],
@@ -153,7 +154,7 @@ describe('entity store', () => {
       ]),
     );
     expect(versions.size).toBe(2);
-    expect(await store.findVersions('shopee', 'shop-1', 'order', ['a'])).toEqual(new Map());
+    expect(versionsOf(await store.findStored('shopee', 'shop-1', 'order', ['a']))).toEqual(new Map());
   });
 
   it.skipIf(!ON_EMULATOR)('issue 10 #3: concurrent first insert keeps the older version', async () => {

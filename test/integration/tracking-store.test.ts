@@ -13,6 +13,7 @@ import { createEntityStore, type EntityStore } from '../../src/shared/store/enti
 import { encodeStreamEntry } from '../../src/shared/stream.js';
 import { createTestEnv, silentLogger, type TestEnv } from '../support/context.js';
 import { createPipeline, type Pipeline } from '../support/pipeline.js';
+import { versionsOf } from '../support/store.js';
 
 function packageTracking(
   orderId: string,
@@ -68,7 +69,9 @@ describe('entity store: several documents per entity id', () => {
         ['O2', { version: 30, final: true }],
       ]),
     );
-    expect(await store.findVersions('shopee', 'shop-1', 'tracking', ['O1'])).toEqual(new Map([['O1', 10]]));
+    expect(versionsOf(await store.findStored('shopee', 'shop-1', 'tracking', ['O1']))).toEqual(
+      new Map([['O1', 10]]),
+    );
 
     // The second package delivered: the order's tracking is final now.
     expect(await store.upsertMany('tracking', [packageTracking('O1', 'P2', 25, true)])).toEqual(['updated']);

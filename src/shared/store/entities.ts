@@ -62,14 +62,10 @@ export interface StoredEntity {
 }
 
 export interface EntityStore {
-  /** Stored `version` per entity id, for the ids that exist (one `$in` query with a projection). */
-  findVersions(
-    platform: Platform,
-    shopId: string,
-    kind: DetailKind,
-    ids: readonly string[],
-  ): Promise<Map<string, number>>;
-  /** findVersions with finality (the same one query): what the worker decides to fetch from. */
+  /**
+   * Stored version and finality per entity id, for the ids that exist (one `$in` query with a
+   * projection): what the worker decides to fetch from.
+   */
   findStored(
     platform: Platform,
     shopId: string,
@@ -120,11 +116,6 @@ export function createEntityStore({ db }: { db: Db }): EntityStore {
   };
 
   return {
-    async findVersions(platform, shopId, kind, ids) {
-      const stored = await findStored(platform, shopId, kind, ids);
-      return new Map([...stored].map(([id, entity]) => [id, entity.version]));
-    },
-
     findStored,
 
     async upsertMany(kind, documents) {
