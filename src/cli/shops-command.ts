@@ -6,12 +6,12 @@
  * and what that means; a malformed shop document is named on stderr (exit 1) while the others
  * are listed.
  */
-import { resolveMongoUrl, type Config, type TikTokConfig } from '../shared/config.js';
+import type { Config, TikTokConfig } from '../shared/config.js';
 import { isAppError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createTikTokClient, type TikTokAuthorizedShop } from '../marketplaces/tiktok/client.js';
 import type { RateLimiter } from '../marketplaces/types.js';
-import { connectMongo, ensureIndexes } from '../shared/mongo.js';
+import { connectIndexedMongo } from '../shared/mongo.js';
 import { createShopStore, type PublicShop, type ShopStore } from '../shared/store/shops.js';
 import { PLATFORMS, type Platform } from '../shared/stream.js';
 import { EXIT_FAILURE, EXIT_OK, type CommandContext, type CommandSpec, type FlagValues } from './dispatch.js';
@@ -68,14 +68,8 @@ export async function withShopStore(
     destination: { write: (line: string) => ctx.io.stderr(line) },
   });
   try {
-    const mongo = await connectMongo({
-      url: resolveMongoUrl(config),
-      dbName: config.mongoDb,
-      logger,
-      appName: 'market-ingest-cli',
-    });
+    const mongo = await connectIndexedMongo(config, logger, 'market-ingest-cli');
     try {
-      await ensureIndexes(mongo.db);
       const store = createShopStore({ db: mongo.db, encryptionKey: config.tokenEncryptionKey });
       return await work(store, config.tokenEncryptionKey !== undefined, logger);
     } finally {

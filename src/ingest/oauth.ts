@@ -4,9 +4,9 @@
  * start: a MongoDB outage never keeps webhooks from being accepted, and a failed connection is
  * tried again on the next callback (that seller gets a 503 page and opens a new link).
  */
-import { resolveMongoUrl, type Config } from '../shared/config.js';
+import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import { connectMongo, ensureIndexes, type MongoHandle } from '../shared/mongo.js';
+import { connectIndexedMongo, type MongoHandle } from '../shared/mongo.js';
 import type { Redis } from '../shared/redis.js';
 import { createOAuthStateStore, oauthStateKeyPrefix } from '../shared/store/oauth-state.js';
 import { createShopStore } from '../shared/store/shops.js';
@@ -36,18 +36,7 @@ export function createIngestConnector(
   let opening: Promise<Opened> | undefined;
 
   async function open(): Promise<Opened> {
-    const mongo = await connectMongo({
-      url: resolveMongoUrl(config),
-      dbName: config.mongoDb,
-      logger,
-      appName: 'market-ingest-oauth',
-    });
-    try {
-      await ensureIndexes(mongo.db);
-    } catch (error) {
-      await mongo.close();
-      throw error;
-    }
+    const mongo = await connectIndexedMongo(config, logger, 'market-ingest-oauth');
     const shops = createShopStore({ db: mongo.db, encryptionKey: config.tokenEncryptionKey });
     return { mongo, configured: createShopConnectorFromConfig(config, { shops, states, logger }) };
   }

@@ -3,7 +3,7 @@
  */
 import { MongoClient, type Db, type IndexDescription } from 'mongodb';
 
-import { serverAddress } from './config.js';
+import { resolveMongoUrl, serverAddress, type Config } from './config.js';
 import { AppError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -171,4 +171,24 @@ export async function ensureIndexes(db: Db): Promise<void> {
   for (const [collection, indexes] of Object.entries(INDEXES)) {
     await db.collection(collection).createIndexes([...indexes]);
   }
+}
+
+/**
+ * MongoDB at the configured URL and database with every index in place, for a short-lived user
+ * of the shops collection (a CLI command, ingest's OAuth callbacks); closed again when the
+ * indexes cannot be made.
+ */
+export async function connectIndexedMongo(
+  config: Pick<Config, 'mongoUrl' | 'mongoDb'>,
+  logger: Logger,
+  appName: string,
+): Promise<MongoHandle> {
+  const mongo = await connectMongo({ url: resolveMongoUrl(config), dbName: config.mongoDb, logger, appName });
+  try {
+    await ensureIndexes(mongo.db);
+  } catch (error) {
+    await mongo.close();
+    throw error;
+  }
+  return mongo;
 }
