@@ -344,14 +344,13 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
     jobs: Job[],
     state: BatchState,
   ): Promise<{ job: Job; error: AppError }[]> {
-    const storedEntities = await deps.entities.findStored(
+    const stored = await deps.entities.findStored(
       shop.platform,
       shop.shop_id,
       kind,
       unique(jobs.map((j) => j.event.entity_id)),
     );
-    const stored = new Map([...storedEntities].map(([id, entity]) => [id, entity.version]));
-    const toFetch = idsToFetch(jobs, storedEntities);
+    const toFetch = idsToFetch(jobs, stored);
     const fetching = new Set(toFetch);
     state.stats.upToDate += new Set(jobs.map((j) => j.event.entity_id)).size - toFetch.length;
     const details = await fetchDetails(adapter, shop, kind, toFetch, hintsOf(jobs), state);
@@ -362,7 +361,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps): BatchProcessor {
     const failures: { job: Job; error: AppError }[] = [];
     for (const job of jobs) {
       const { entry, event } = job;
-      const storedVersion = stored.get(event.entity_id);
+      const storedVersion = stored.get(event.entity_id)?.version;
       if (!fetching.has(event.entity_id) && storedVersion !== undefined) {
         state.ack(entry);
         // A redelivery may follow a write whose change notification was never sent (the worker
