@@ -214,4 +214,26 @@ describe('tracking', () => {
     expect(pipeline.fake.calls.count({ endpoint: FAKE_ENDPOINTS.tiktok.tracking })).toBe(1);
     expect(pipeline.fake.calls.count({ endpoint: FAKE_ENDPOINTS.shopee.trackingInfo })).toBe(1);
   });
+
+  it('Shopee tracking listed over more than 15 days covers every get_order_list window, not only the first', async () => {
+    p = await createPipeline();
+    const pipeline = p;
+    const shopId = await pipeline.addShop('shopee');
+    // 20 days: windows of 15 and 5 days, a shipped order in each.
+    const unix = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
+    const times = [unix('2026-11-02T10:00:00+07:00'), unix('2026-11-19T10:00:00+07:00')];
+    const orders = pipeline.fake.seedOrders('shopee', shopId, 2, (i) => ({
+      order_status: 'SHIPPED',
+      update_time: times[i],
+      create_time: times[i]! - 3600,
+    }));
+    const adapter = pipeline.runtime.adapters.shopee!;
+    const shop = pipeline.fake.toShop('shopee', shopId);
+    const listed: string[] = [];
+    const from = new Date('2026-11-01T00:00:00+07:00');
+    const to = new Date('2026-11-21T00:00:00+07:00');
+    for await (const page of adapter.listUpdated(shop, 'tracking', from, to))
+      listed.push(...page.map((e) => e.id));
+    expect(listed.sort()).toEqual(orders.map((o) => String(o.order_sn)).sort());
+  });
 });

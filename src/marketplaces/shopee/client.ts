@@ -159,6 +159,46 @@ export function timeWindows(
   return windows;
 }
 
+/**
+ * The order_sns get_order_list names for orders updated in [from, to), a page at a time, over
+ * windows of at most 15 days; `filter` narrows it (e.g. `order_status`). Shared by the order
+ * listing and tracking's listing of shipped orders.
+ */
+export async function* orderSnPages(
+  client: Pick<ShopeeClient, 'request'>,
+  shop: Shop,
+  from: Date,
+  to: Date,
+  filter: Record<string, string> = {},
+): AsyncGenerator<string[], void, undefined> {
+  for (const [timeFrom, timeTo] of timeWindows(from, to)) {
+    let cursor = '';
+    for (;;) {
+      const response = await client.request(shop, 'get_order_list', SHOPEE_PATHS.orderList, {
+        time_range_field: 'update_time',
+        time_from: String(timeFrom),
+        time_to: String(timeTo),
+        page_size: String(PAGE_SIZE),
+        cursor,
+        ...filter,
+      });
+      const page = parse(orderListSchema, response, 'get_order_list').response;
+      yield page.order_list
+        .map((item) => (item as Record<string, unknown> | null)?.order_sn)
+        .filter((sn): sn is string => typeof sn === 'string' && sn !== '');
+      if (!page.more) break;
+      const next = page.next_cursor ?? '';
+      if (!next || next === cursor) {
+        throw new AppError(
+          'ERR_MARKETPLACE_RESPONSE',
+          `shopee get_order_list: more=true without a new cursor`,
+        );
+      }
+      cursor = next;
+    }
+  }
+}
+
 const responseOf = <T extends z.ZodType>(response: T) =>
   z.looseObject({ response: z.preprocess((value) => value ?? {}, response) });
 const objects = z
@@ -471,34 +511,11 @@ export function createShopeeClient(options: ShopeeClientOptions): ShopeeClient {
   }
 
   async function* listOrders(shop: Shop, from: Date, to: Date): AsyncGenerator<ListedEntity[]> {
-    for (const [timeFrom, timeTo] of timeWindows(from, to)) {
-      let cursor = '';
-      for (;;) {
-        const response = await call(shop, 'get_order_list', SHOPEE_PATHS.orderList, {
-          time_range_field: 'update_time',
-          time_from: String(timeFrom),
-          time_to: String(timeTo),
-          page_size: String(PAGE_SIZE),
-          cursor,
-        });
-        const page = parse(orderListSchema, response, 'get_order_list').response;
-        const orderSns = page.order_list
-          .map((item) => (item as Record<string, unknown> | null)?.order_sn)
-          .filter((sn): sn is string => typeof sn === 'string' && sn !== '');
-        // The list names orders but not their update_time: read it from the details (no
-        // optional fields), since a listing without versions could not tell stale from current.
-        const details = orderSns.length > 0 ? await listedOrderDetails(shop, orderSns) : [];
-        yield listedOf(shop, 'order', details);
-        if (!page.more) break;
-        const next = page.next_cursor ?? '';
-        if (!next || next === cursor) {
-          throw new AppError(
-            'ERR_MARKETPLACE_RESPONSE',
-            `shopee get_order_list: more=true without a new cursor`,
-          );
-        }
-        cursor = next;
-      }
+    for await (const orderSns of orderSnPages({ request: call }, shop, from, to)) {
+      // The list names orders but not their update_time: read it from the details (no
+      // optional fields), since a listing without versions could not tell stale from current.
+      const details = orderSns.length > 0 ? await listedOrderDetails(shop, orderSns) : [];
+      yield listedOf(shop, 'order', details);
     }
   }
 

@@ -25,7 +25,7 @@ import {
   type TrackingHint,
 } from '../tracking.js';
 import type { FollowUp, KindAdapter, ListedEntity, Shop } from '../types.js';
-import { SHOPEE_MAX_DETAIL_IDS, SHOPEE_PATHS, timeWindows, type ShopeeClient } from './client.js';
+import { SHOPEE_MAX_DETAIL_IDS, SHOPEE_PATHS, orderSnPages, type ShopeeClient } from './client.js';
 
 const PLATFORM = 'shopee';
 
@@ -62,7 +62,6 @@ const NOT_FOUND_ERRORS = new Set([
   'error_not_found',
 ]);
 const NOT_SHIPPED_ERROR = 'logistics.error_status_limit';
-const PAGE_SIZE = 100;
 
 const snSchema = z.string({ error: 'expected an id string' }).trim().min(1, 'expected a non-empty id');
 const text = z.string({ error: 'expected a string' });
@@ -82,16 +81,6 @@ export const shopeeTrackingSchema = z.looseObject({
 
 const envelopeSchema = z.looseObject({
   response: z.preprocess((value) => value ?? {}, z.looseObject({})),
-});
-const orderListSchema = z.looseObject({
-  response: z.looseObject({
-    more: z.boolean().default(false),
-    next_cursor: z.string().nullish(),
-    order_list: z
-      .array(z.unknown())
-      .nullish()
-      .transform((list) => list ?? []),
-  }),
 });
 const orderDetailSchema = z.looseObject({
   response: z.looseObject({
@@ -249,26 +238,9 @@ async function* listShipped(
   from: Date,
   to: Date,
 ): AsyncGenerator<ListedEntity[]> {
-  for (const [timeFrom, timeTo] of timeWindows(from, to)) {
-    let cursor = '';
-    for (;;) {
-      const body = await client.request(shop, 'get_order_list', SHOPEE_PATHS.orderList, {
-        time_range_field: 'update_time',
-        time_from: String(timeFrom),
-        time_to: String(timeTo),
-        page_size: String(PAGE_SIZE),
-        cursor,
-        order_status: SHOPEE_RECONCILED_STATUS,
-      });
-      const page = parseResponse(PLATFORM, orderListSchema, body, 'get_order_list').response;
-      const orderSns = page.order_list
-        .map((item) => read(snSchema, record(item).order_sn))
-        .filter((sn): sn is string => sn !== null);
-      yield await listedWithPackages(client, shop, orderSns);
-      const next = page.next_cursor ?? '';
-      if (!page.more || !next || next === cursor) return;
-      cursor = next;
-    }
+  const filter = { order_status: SHOPEE_RECONCILED_STATUS };
+  for await (const orderSns of orderSnPages(client, shop, from, to, filter)) {
+    yield await listedWithPackages(client, shop, orderSns);
   }
 }
 
