@@ -19,7 +19,7 @@
  * Backoff is exponential with full jitter: sleep = random() * min(max, base * 2^(attempt-1)).
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 import { mapSettled } from '../shared/concurrency.js';
 import { AppError, isAppError, toAppError, type ErrorCode } from '../shared/errors.js';
@@ -378,6 +378,18 @@ export async function enrichDetails(
   );
   return { objects: enriched.objects, failures: [...found.failures, ...enriched.failures] };
 }
+
+/** A response's list that may be absent or null: read as empty. */
+export const listOrEmpty = z
+  .array(z.unknown())
+  .nullish()
+  .transform((list) => list ?? []);
+
+/** A page token that may be absent or null: read as '' (no next page). */
+export const tokenOrEmpty = z
+  .string()
+  .nullish()
+  .transform((token) => token ?? '');
 
 /**
  * A response body checked against what the endpoint should answer; anything else is

@@ -25,6 +25,7 @@ import {
   type ApiFailure,
   type MarketplaceClientOptions,
   type QueryValue,
+  listOrEmpty,
 } from '../http.js';
 import { createTokenManager, type TokenManager } from '../tokens.js';
 import type { DetailResult, ListedEntity, Shop, ShopTokens, WebhookKind } from '../types.js';
@@ -201,34 +202,30 @@ export async function* orderSnPages(
 
 const responseOf = <T extends z.ZodType>(response: T) =>
   z.looseObject({ response: z.preprocess((value) => value ?? {}, response) });
-const objects = z
-  .array(z.unknown())
-  .nullish()
-  .transform((list) => list ?? []);
 
-const orderDetailSchema = responseOf(z.looseObject({ order_list: objects }));
+const orderDetailSchema = responseOf(z.looseObject({ order_list: listOrEmpty }));
 const orderListSchema = responseOf(
   z.looseObject({
     more: z.boolean().default(false),
     next_cursor: z.string().nullish(),
-    order_list: objects,
+    order_list: listOrEmpty,
   }),
 );
-const returnListSchema = responseOf(z.looseObject({ more: z.boolean().default(false), return: objects }));
+const returnListSchema = responseOf(z.looseObject({ more: z.boolean().default(false), return: listOrEmpty }));
 const returnDetailSchema = responseOf(z.looseObject({}));
-const itemBaseInfoSchema = responseOf(z.looseObject({ item_list: objects }));
+const itemBaseInfoSchema = responseOf(z.looseObject({ item_list: listOrEmpty }));
 const itemListSchema = responseOf(
   z.looseObject({
-    item: objects,
+    item: listOrEmpty,
     has_next_page: z.boolean().default(false),
     next_offset: z.number().int().nonnegative().optional(),
   }),
 );
-const modelListSchema = responseOf(z.looseObject({ model: objects }));
+const modelListSchema = responseOf(z.looseObject({ model: listOrEmpty }));
 const trackingSchema = responseOf(z.looseObject({ tracking_number: z.string().nullish() }));
 const lostPushListSchema = responseOf(
   z.looseObject({
-    push_message_list: objects,
+    push_message_list: listOrEmpty,
     has_next_page: z.boolean().default(false),
     last_message_id: z.number().int().nullish(),
   }),

@@ -20,7 +20,7 @@ import { chunk } from '../../shared/concurrency.js';
 import { AppError } from '../../shared/errors.js';
 import { decimalNumberSchema } from '../../shared/money.js';
 import { toIsoWithOffset, unixSecondsSchema } from '../../shared/time.js';
-import { parseResponse, settleDetails, unique } from '../http.js';
+import { parseResponse, settleDetails, unique, listOrEmpty } from '../http.js';
 import { baseDocument, isRecord, read, readArray, record, type MapInput } from '../mapping.js';
 import { amountOf, moneyTree, type MoneyTree } from '../money-tree.js';
 import type { DetailResult, KindAdapter, ListedEntity, Shop } from '../types.js';
@@ -159,10 +159,7 @@ const escrowListSchema = z.looseObject({
   response: z.preprocess(
     (value) => value ?? {},
     z.looseObject({
-      escrow_list: z
-        .array(z.unknown())
-        .nullish()
-        .transform((list) => list ?? []),
+      escrow_list: listOrEmpty,
       more: z.boolean().default(false),
     }),
   ),

@@ -13,7 +13,14 @@ import { z } from 'zod';
 
 import type { EntityDocument, OrderDocument, TrackingDocument } from '../../shared/documents.js';
 import { toIsoWithOffset, unixSecondsSchema } from '../../shared/time.js';
-import { parseResponse, platformCodeOf, settleDetails, unique, type QueryValue } from '../http.js';
+import {
+  parseResponse,
+  platformCodeOf,
+  settleDetails,
+  unique,
+  type QueryValue,
+  listOrEmpty,
+} from '../http.js';
 import { baseDocument, read, readArray, record, requireId, type MapInput } from '../mapping.js';
 import {
   newestFirst,
@@ -84,10 +91,7 @@ const envelopeSchema = z.looseObject({
 });
 const orderDetailSchema = z.looseObject({
   response: z.looseObject({
-    order_list: z
-      .array(z.unknown())
-      .nullish()
-      .transform((list) => list ?? []),
+    order_list: listOrEmpty,
   }),
 });
 

@@ -23,6 +23,8 @@ import {
   type ApiFailure,
   type MarketplaceClientOptions,
   type MarketplaceErrorCode,
+  listOrEmpty,
+  tokenOrEmpty,
 } from '../http.js';
 import { createTokenManager, type TokenManager } from '../tokens.js';
 import type { DetailResult, ListedEntity, Shop, ShopTokens, WebhookKind } from '../types.js';
@@ -142,19 +144,13 @@ function tiktokErrorKind(code: number, message: string): MarketplaceErrorCode {
 }
 
 const dataSchema = <T extends z.ZodType>(data: T) => z.looseObject({ data });
-const objects = z
-  .array(z.unknown())
-  .nullish()
-  .transform((list) => list ?? []);
-const pageToken = z
-  .string()
-  .nullish()
-  .transform((token) => token ?? '');
 
-const orderListSchema = dataSchema(z.looseObject({ orders: objects }));
-const orderPageSchema = dataSchema(z.looseObject({ orders: objects, next_page_token: pageToken }));
-const returnPageSchema = dataSchema(z.looseObject({ return_orders: objects, next_page_token: pageToken }));
-const productPageSchema = dataSchema(z.looseObject({ products: objects, next_page_token: pageToken }));
+const orderListSchema = dataSchema(z.looseObject({ orders: listOrEmpty }));
+const orderPageSchema = dataSchema(z.looseObject({ orders: listOrEmpty, next_page_token: tokenOrEmpty }));
+const returnPageSchema = dataSchema(
+  z.looseObject({ return_orders: listOrEmpty, next_page_token: tokenOrEmpty }),
+);
+const productPageSchema = dataSchema(z.looseObject({ products: listOrEmpty, next_page_token: tokenOrEmpty }));
 
 interface SearchPage {
   items: unknown[];

@@ -21,7 +21,7 @@ import type { SettlementDocument } from '../../shared/documents.js';
 import { AppError } from '../../shared/errors.js';
 import { decimalStringSchema } from '../../shared/money.js';
 import { toIsoWithOffset, toUnixSeconds, unixSecondsSchema } from '../../shared/time.js';
-import { parseResponse } from '../http.js';
+import { parseResponse, listOrEmpty, tokenOrEmpty } from '../http.js';
 import { baseDocument, isRecord, read, record, requireId, type MapInput } from '../mapping.js';
 import { amountOf, moneyTree, type MoneyTree } from '../money-tree.js';
 import type { DetailResult, KindAdapter, ListedEntity, MappingContext, Shop } from '../types.js';
@@ -64,16 +64,8 @@ export interface TikTokSettlementRecord {
 const idSchema = z.string({ error: 'expected an id string' }).trim().min(1, 'expected a non-empty id');
 const text = z.string({ error: 'expected a string' });
 
-const pageToken = z
-  .string()
-  .nullish()
-  .transform((token) => token ?? '');
-const objects = z
-  .array(z.unknown())
-  .nullish()
-  .transform((list) => list ?? []);
 const statementsPage = z.looseObject({
-  data: z.looseObject({ statements: objects, next_page_token: pageToken }),
+  data: z.looseObject({ statements: listOrEmpty, next_page_token: tokenOrEmpty }),
 });
 const statementSchema = z.looseObject({
   id: idSchema,
@@ -82,10 +74,10 @@ const statementSchema = z.looseObject({
 });
 const transactionsPage = {
   '202309': z.looseObject({
-    data: z.looseObject({ statement_transactions: objects, next_page_token: pageToken }),
+    data: z.looseObject({ statement_transactions: listOrEmpty, next_page_token: tokenOrEmpty }),
   }),
   '202501': z.looseObject({
-    data: z.looseObject({ transactions: objects, next_page_token: pageToken }),
+    data: z.looseObject({ transactions: listOrEmpty, next_page_token: tokenOrEmpty }),
   }),
 };
 

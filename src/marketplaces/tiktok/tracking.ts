@@ -12,7 +12,7 @@ import { z } from 'zod';
 
 import type { EntityDocument, OrderDocument, TrackingDocument } from '../../shared/documents.js';
 import { toIsoWithOffset, toUnixSeconds, unixSecondsSchema } from '../../shared/time.js';
-import { parseResponse, settleDetails, unique } from '../http.js';
+import { parseResponse, settleDetails, unique, listOrEmpty, tokenOrEmpty } from '../http.js';
 import { baseDocument, read, readArray, record, requireId, type MapInput } from '../mapping.js';
 import {
   newestFirst,
@@ -58,14 +58,8 @@ const trackingDataSchema = z.looseObject({
 });
 const orderPageSchema = z.looseObject({
   data: z.looseObject({
-    orders: z
-      .array(z.unknown())
-      .nullish()
-      .transform((list) => list ?? []),
-    next_page_token: z
-      .string()
-      .nullish()
-      .transform((token) => token ?? ''),
+    orders: listOrEmpty,
+    next_page_token: tokenOrEmpty,
   }),
 });
 
